@@ -1,0 +1,490 @@
+"""Stage 4, compile: `ir.Model` -> `Compiled`, Python functions built once per spec.
+
+Each (thread, pc) step becomes one generated function `f(s)` over a state tuple:
+it returns None when the step is blocked, the successor tuple, a list of
+successors (for `choose`), or an int: the id of the violated `ErrorSite`.
+Checks of properties that are switched off are not generated at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ir
+from . import semantics as T
+
+StepFn = Callable[[tuple[int, ...]], Any]
+ALWAYS_ON = ("null_deref", "bounds", "overflow")
+
+
+@dataclass
+class Compiled:
+    """A model compiled to Python: step tables, invariant and RCU functions."""
+
+    model: ir.Model
+    errors: list[ir.ErrorSite]
+    tables: list[tuple[int, list[StepFn]]]  # per thread: (pc slot, step per pc; END -> blocked)
+    invariant: Callable[[tuple[int, ...]], int | None]
+    rcu_steps: Callable[[tuple[int, ...]], list[tuple[int, tuple[int, ...]]]] | None
+    end_pcs: list[int]
+    check_deadlock: bool
+    check_lock_order: bool
+    lock_edges: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    reads: list[int] = field(default_factory=list)  # filled by traced steps
+    source: str = ""
+
+    def done(self, s: tuple[int, ...]) -> bool:
+        """True when every thread has finished."""
+        return all(s[pc] == end for (pc, _), end in zip(self.tables, self.end_pcs, strict=True))
+
+
+def enabled_checks(model: ir.Model, props: Collection[str] | None) -> set[int]:
+    """Error ids whose property is selected (by kind or name); None selects all."""
+    out = set()
+    for i, e in enumerate(model.errors):
+        if props is None or e.kind in ALWAYS_ON or e.kind in props or e.name in props:
+            out.add(i)
+    return out
+
+
+def compile_model(model: ir.Model, props: Collection[str] | None = None, traced: bool = False) -> Compiled:
+    """Generate and compile the step functions of a model."""
+    gen = _Gen(model, props, traced)
+    return gen.build()
+
+
+class _Fail(Exception):
+    def __init__(self, error: int) -> None:
+        self.error = error
+
+
+def _fail(error: int) -> Any:
+    raise _Fail(error)
+
+
+def _div(a: int, b: int) -> int:
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def _mod(a: int, b: int) -> int:
+    return a - b * _div(a, b)
+
+
+class _Gen:
+    def __init__(self, model: ir.Model, props: Collection[str] | None, traced: bool) -> None:
+        self.model = model
+        self.props = props
+        self.traced = traced
+        self.errors = list(model.errors)
+        self.enabled = enabled_checks(model, props)
+        self.lock_order = props is None or "lock_order" in props
+        self.misuse = props is None or "lock_misuse" in props
+        self.deadlock = props is None or "deadlock" in props
+        self.lines: list[str] = []
+        self.classes: list[str] = sorted({lk.lock_class for lk in model.locks})
+        self.spin_slots = [lk.addr for lk in model.locks if lk.kind == "spinlock"]
+        self.rcu_slots = [t.rcu_slot for t in model.threads if t.rcu_slot >= 0]
+        self.gp_slots = [t.gp_slot for t in model.threads if t.gp_slot >= 0]
+        self.mask_slots = [p.base + k * p.stride + 1 for p in model.pools if p.rcu for k in range(p.size)]
+
+    def new_error(self, kind: str, name: str, message: str, span: Any) -> int:
+        self.errors.append(ir.ErrorSite(kind, name, message, span))
+        idx = len(self.errors) - 1
+        if self.props is None or kind in self.props or name in self.props or kind in ALWAYS_ON:
+            self.enabled.add(idx)
+        return idx
+
+    def on(self, err: int) -> bool:
+        return err in self.enabled
+
+    # ------------------------------------------------------------ expressions
+    def addr(self, a: ir.Addr, var: str) -> str:
+        if not a.terms:
+            return str(a.base)
+        parts = [str(a.base)] + [f"{k}*({self.expr(e, var)})" for k, e in a.terms]
+        return " + ".join(parts)
+
+    def load(self, a: ir.Addr, var: str) -> str:
+        if self.traced:
+            return f"_rd({var}, {self.addr(a, var)})"
+        return f"{var}[{self.addr(a, var)}]"
+
+    def expr(self, e: ir.Expr, var: str) -> str:
+        if isinstance(e, ir.Const):
+            return str(e.value)
+        if isinstance(e, ir.Load):
+            return self.load(e.addr, var)
+        if isinstance(e, ir.Un):
+            a = self.expr(e.a, var)
+            return f"(not {a})" if e.op == "!" else f"(-{a})"
+        if isinstance(e, ir.Bin):
+            a, b = self.expr(e.a, var), self.expr(e.b, var)
+            op = e.op
+            if op == "&&":
+                return f"({a} and {b})"
+            if op == "||":
+                return f"({a} or {b})"
+            if op == "==>":
+                return f"((not {a}) or {b})"
+            if op == "/":
+                return f"_div({a}, {b})"
+            if op == "%":
+                return f"_mod({a}, {b})"
+            return f"({a} {op} {b})"
+        if isinstance(e, ir.Guarded):
+            inner = self.expr(e.expr, var)
+            if not self.on(e.error):
+                return inner
+            return f"({inner} if {self.expr(e.cond, var)} else _fail({e.error}))"
+        if isinstance(e, ir.Held):
+            a = self.addr(e.addr, var)
+            me = f"{e.thread + 1}"
+            if e.kind == "rwsem" and not e.write:
+                return f"({var}[{a}] == {me} or ({var}[{a} + 1] >> {e.thread}) & 1 == 1)"
+            return f"({var}[{a}] == {me})"
+        if isinstance(e, ir.ReadersMask):
+            return self.readers_mask(var, None)
+        raise AssertionError(f"unhandled {e!r}")
+
+    def readers_mask(self, var: str, exclude: int | None) -> str:
+        parts = [f"({1 << t.index} if {var}[{t.rcu_slot}] else 0)" for t in self.model.threads
+                 if t.rcu_slot >= 0 and t.index != exclude]
+        return "(" + " | ".join(parts) + ")" if parts else "0"
+
+    # ------------------------------------------------------------ code emission
+    def emit(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+    def build(self) -> Compiled:
+        m = self.model
+        self.emit(0, "def _make(_fail, _div, _mod, _edge, _rd):")
+        tables = []
+        end_pcs = []
+        for t in m.threads:
+            names = []
+            for pc, nid in enumerate(t.yields):
+                fname = f"t{t.index}_pc{pc}"
+                self.step_fn(t, nid, fname)
+                names.append(fname)
+            tables.append((t.pc_slot, names))
+            end_pcs.append(t.end_pc)
+        self.invariant_fn()
+        has_rcu = any(p.rcu for p in m.pools)
+        if has_rcu:
+            self.rcu_fn()
+        self.emit(1, "return {")
+        for t, (_, names) in zip(m.threads, tables, strict=True):
+            self.emit(2, f"{t.index}: [{', '.join(names)}],")
+        self.emit(1, "}, _invariant, " + ("_rcu_steps" if has_rcu else "None"))
+        source = "\n".join(self.lines) + "\n"
+        namespace: dict[str, Any] = {"_Fail": _Fail}
+        exec(compile(source, f"<modelcheck:{m.file}>", "exec"), namespace)  # noqa: S102 - our own generated code
+        compiled = Compiled(m, self.errors, [], lambda s: None, None, end_pcs, self.deadlock, self.lock_order,
+                            source=source)
+
+        def edge(v: tuple[int, ...], tid: int, cls: str, err: int) -> None:
+            me = tid + 1
+            for lk in m.locks:
+                held = v[lk.addr] == me or (lk.kind == "rwsem" and (v[lk.addr + 1] >> tid) & 1)
+                if held and (lk.lock_class, cls) not in compiled.lock_edges:
+                    compiled.lock_edges[(lk.lock_class, cls)] = (tid, err)
+
+        reads = compiled.reads
+
+        def rd(v: Any, i: int) -> int:
+            reads.append(i)
+            return int(v[i])
+
+        fns, inv, rcu = namespace["_make"](_fail, _div, _mod, edge, rd)
+        for t in m.threads:
+            blocked: StepFn = _blocked
+            table = list(fns[t.index]) + [blocked]
+            compiled.tables.append((t.pc_slot, table))
+        compiled.invariant = inv
+        compiled.rcu_steps = rcu
+        return compiled
+
+    def step_fn(self, t: ir.ThreadIR, nid: int, fname: str) -> None:
+        node = t.nodes[nid]
+        self.emit(1, f"def {fname}(s):")
+        self.emit(2, "try:")
+        if node.choices:
+            self.emit(3, "out = []")
+            for c in node.choices:
+                self.emit(3, "v = list(s)")
+                self.emit(3, "while True:")
+                self.cont(t, c, 4, first=False, ret="out.append(tuple(v)); break")
+            self.emit(3, "return out")
+        else:
+            self.cont(t, nid, 3, first=True, ret="return tuple(v)")
+        self.emit(2, "except _Fail as f:")
+        self.emit(3, "return f.error")
+
+    def cont(self, t: ir.ThreadIR, nid: int, ind: int, first: bool, ret: str) -> None:
+        node = t.nodes[nid]
+        pcs = {y: i for i, y in enumerate(t.yields)}
+        if not first and nid in pcs:
+            self.emit(ind, f"v[{t.pc_slot}] = {pcs[nid]}")
+            self.emit(ind, ret)
+            return
+        if node.end:
+            if first:
+                self.emit(ind, "v = list(s)")
+            self.thread_end(t, ind)
+            self.emit(ind, f"v[{t.pc_slot}] = {t.end_pc}")
+            self.emit(ind, ret)
+            return
+        ops = list(node.ops)
+        if first:
+            if ops and isinstance(ops[0], (ir.Await, ir.Acquire, ir.SyncRcuWait)):
+                self.guard(t, ops[0], ind)
+                ops = ops[1:]
+            else:
+                self.emit(ind, "v = list(s)")
+        for op in ops:
+            self.op(t, op, ind)
+        if node.cond is not None:
+            assert node.then is not None and node.orelse is not None
+            self.emit(ind, f"if {self.expr(node.cond, 'v')}:")
+            self.cont(t, node.then, ind + 1, False, ret)
+            self.emit(ind, "else:")
+            self.cont(t, node.orelse, ind + 1, False, ret)
+            return
+        if node.next is None:
+            self.thread_end(t, ind)
+            self.emit(ind, f"v[{t.pc_slot}] = {t.end_pc}")
+            self.emit(ind, ret)
+            return
+        self.cont(t, node.next, ind, False, ret)
+
+    def spin_held(self, var: str, me: int) -> str:
+        if not self.spin_slots:
+            return "False"
+        return "(" + " or ".join(f"{var}[{a}] == {me}" for a in self.spin_slots) + ")"
+
+    def guard(self, t: ir.ThreadIR, op: ir.Op, ind: int) -> None:
+        me = t.index + 1
+        bit = 1 << t.index
+        if isinstance(op, ir.Await):
+            self.emit(ind, f"if not {self.expr(op.cond, 's')}:")
+            self.emit(ind + 1, "return None")
+            self.emit(ind, "v = list(s)")
+            return
+        if isinstance(op, ir.SyncRcuWait):
+            self.emit(ind, f"if s[{t.gp_slot}] != 0:")
+            self.emit(ind + 1, "return None")
+            self.emit(ind, "v = list(s)")
+            return
+        assert isinstance(op, ir.Acquire)
+        self.emit(ind, f"a = {self.addr(op.addr, 's')}")
+        self.emit(ind, "o = s[a]")
+        rw = op.kind == "rwsem"
+        if rw:
+            self.emit(ind, "r = s[a + 1]")
+        if op.mode == "w":
+            blocked = f"(o != 0 and o != {me})" + (f" or (r & {~bit})" if rw else "")
+        else:
+            blocked = f"(o != 0 and o != {me})"
+        self.emit(ind, f"if {blocked}:")
+        self.emit(ind + 1, "return None")
+        self.emit(ind, "v = list(s)")
+        held_err, sleep_err = op.errors
+        if self.on(held_err):
+            mine = f"o == {me}" + (f" or (r & {bit})" if rw else "")
+            self.emit(ind, f"if {mine}:")
+            self.emit(ind + 1, f"return {held_err}")
+        if op.kind != "spinlock" and self.on(sleep_err):
+            cond = self.spin_held("v", me)
+            if t.rcu_slot >= 0:
+                cond = f"({cond} or v[{t.rcu_slot}] > 0)"
+            self.emit(ind, f"if {cond}:")
+            self.emit(ind + 1, f"return {sleep_err}")
+        if self.lock_order:
+            self.emit(ind, f"_edge(v, {t.index}, {op.lock_class!r}, {held_err})")
+        if op.mode == "w":
+            self.emit(ind, f"v[a] = {me}")
+        else:
+            self.emit(ind, f"v[a + 1] = r | {bit}")
+
+    def op(self, t: ir.ThreadIR, op: ir.Op, ind: int) -> None:
+        me = t.index + 1
+        bit = 1 << t.index
+        if isinstance(op, ir.Set):
+            self.emit(ind, f"v[{self.addr(op.addr, 'v')}] = {self.expr(op.value, 'v')}")
+        elif isinstance(op, ir.Check):
+            if self.on(op.error):
+                self.emit(ind, f"if not {self.expr(op.cond, 'v')}:")
+                self.emit(ind + 1, f"return {op.error}")
+        elif isinstance(op, ir.TryAcquire):
+            self.emit(ind, f"a = {self.addr(op.addr, 'v')}")
+            rw = op.kind == "rwsem"
+            if op.mode == "w":
+                free = "v[a] == 0" + (" and v[a + 1] == 0" if rw else "")
+                take = f"v[a] = {me}"
+            else:
+                free = "v[a] == 0"
+                take = f"v[a + 1] = v[a + 1] | {bit}"
+            self.emit(ind, f"if {free}:")
+            self.emit(ind + 1, take)
+            self.emit(ind + 1, f"v[{self.addr(op.dest, 'v')}] = 1")
+            self.emit(ind, "else:")
+            self.emit(ind + 1, f"v[{self.addr(op.dest, 'v')}] = 0")
+        elif isinstance(op, ir.Release):
+            self.emit(ind, f"a = {self.addr(op.addr, 'v')}")
+            if op.mode == "w":
+                if self.on(op.error):
+                    self.emit(ind, f"if v[a] != {me}:")
+                    self.emit(ind + 1, f"return {op.error}")
+                self.emit(ind, "v[a] = 0")
+            else:
+                if self.on(op.error):
+                    self.emit(ind, f"if not (v[a + 1] & {bit}):")
+                    self.emit(ind + 1, f"return {op.error}")
+                self.emit(ind, f"v[a + 1] = v[a + 1] & {~bit}")
+        elif isinstance(op, ir.RcuLock):
+            self.emit(ind, f"v[{t.rcu_slot}] += 1")
+        elif isinstance(op, ir.RcuUnlock):
+            r = t.rcu_slot
+            if self.on(op.error):
+                self.emit(ind, f"if v[{r}] == 0:")
+                self.emit(ind + 1, f"return {op.error}")
+            self.emit(ind, f"v[{r}] = max(0, v[{r}] - 1)")
+            targets = self.gp_slots + self.mask_slots
+            if targets:
+                self.emit(ind, f"if v[{r}] == 0:")
+                for slot in targets:
+                    self.emit(ind + 1, f"v[{slot}] = v[{slot}] & {~bit}")
+        elif isinstance(op, ir.SyncRcuStart):
+            if self.on(op.error):
+                cond = self.spin_held("v", me)
+                cond = f"({cond} or v[{t.rcu_slot}] > 0)"
+                self.emit(ind, f"if {cond}:")
+                self.emit(ind + 1, f"return {op.error}")
+            self.emit(ind, f"v[{t.gp_slot}] = {self.readers_mask('v', t.index)}")
+        elif isinstance(op, ir.Free):
+            pool = next(p for p in self.model.pools if p.name == op.pool)
+            self.emit(ind, f"st = {pool.base - pool.stride} + {pool.stride}*({self.expr(op.ref, 'v')})")
+            if self.on(op.error):
+                self.emit(ind, "if v[st] != 1:")
+                self.emit(ind + 1, f"return {op.error}")
+            if op.deferred:
+                self.emit(ind, "v[st] = 2")
+                self.emit(ind, f"v[st + 1] = {self.readers_mask('v', None)}")
+            else:
+                self.emit(ind, "v[st] = 3")
+        elif isinstance(op, ir.Alloc):
+            pool = next(p for p in self.model.pools if p.name == op.pool)
+            dest = self.addr(op.dest, "v")
+            head = 2 if pool.rcu else 1
+            defaults = [s.init for s in self.model.slots[pool.base + head : pool.base + pool.stride]]
+            for k in range(pool.size):
+                st = pool.base + k * pool.stride
+                kw = "if" if k == 0 else "elif"
+                self.emit(ind, f"{kw} v[{st}] == 0 or v[{st}] == 3:")
+                self.emit(ind + 1, f"v[{st}] = 1")
+                for j, d in enumerate(defaults):
+                    self.emit(ind + 1, f"v[{st + head + j}] = {d}")
+                self.emit(ind + 1, f"v[{dest}] = {k + 1}")
+            self.emit(ind, "else:")
+            self.emit(ind + 1, f"v[{dest}] = 0")
+        else:
+            raise AssertionError(f"op {op!r} must start its step")
+
+    def thread_end(self, t: ir.ThreadIR, ind: int) -> None:
+        if not self.misuse:
+            return
+        me = t.index + 1
+        for lk in self.model.locks:
+            err = self.new_error("lock_misuse", "lock_misuse", f"{t.name} ends holding {lk.name}", t.span)
+            cond = f"v[{lk.addr}] == {me}"
+            if lk.kind == "rwsem":
+                cond += f" or (v[{lk.addr + 1}] >> {t.index}) & 1"
+            self.emit(ind, f"if {cond}:")
+            self.emit(ind + 1, f"return {err}")
+        if t.rcu_slot >= 0:
+            err = self.new_error("lock_misuse", "lock_misuse", f"{t.name} ends inside an RCU read section", t.span)
+            self.emit(ind, f"if v[{t.rcu_slot}] > 0:")
+            self.emit(ind + 1, f"return {err}")
+
+    def invariant_fn(self) -> None:
+        self.emit(1, "def _invariant(s):")
+        self.emit(2, "v = s")
+        self.emit(2, "try:")
+        for inv in self.model.invariants:
+            if self.on(inv.error):
+                self.emit(3, f"if not {self.expr(inv.expr, 'v')}:")
+                self.emit(4, f"return {inv.error}")
+        self.emit(3, "return None")
+        self.emit(2, "except _Fail as f:")
+        self.emit(3, "return f.error")
+
+    def rcu_fn(self) -> None:
+        self.emit(1, "def _rcu_steps(s):")
+        self.emit(2, "out = []")
+        k = 0
+        for p in self.model.pools:
+            for i in range(p.size):
+                st = p.base + i * p.stride
+                self.emit(2, f"if s[{st}] == 2 and s[{st + 1}] == 0:")
+                self.emit(3, "v = list(s)")
+                self.emit(3, f"v[{st}] = 3")
+                self.emit(3, f"out.append(({k}, tuple(v)))")
+                k += 1
+        self.emit(2, "return out")
+
+
+def _blocked(s: tuple[int, ...]) -> None:
+    return None
+
+
+def rcu_objects(model: ir.Model) -> list[tuple[str, int]]:
+    """The (pool, index) behind each RCU callback step number."""
+    return [(p.name, i) for p in model.pools if p.rcu for i in range(p.size)]
+
+
+def format_slot(model: ir.Model, slot: int, value: int) -> str:
+    """A slot's value as the user would write it."""
+    s = model.slots[slot]
+    if s.kind == "lock":
+        if value == 0:
+            return "unlocked"
+        return f"held by {model.threads[value - 1].name}" if value - 1 < len(model.threads) else str(value)
+    if s.kind in ("lock_readers", "rcu_mask", "gp_wait"):
+        names = [t.name for t in model.threads if (value >> t.index) & 1]
+        return "{" + ", ".join(names) + "}"
+    return T.format_value(s.ty, value)
+
+
+def evaluate(e: ir.Expr, s: tuple[int, ...]) -> int:
+    """Interpret an IR expression on a state (for reports; no checks)."""
+    if isinstance(e, ir.Const):
+        return e.value
+    if isinstance(e, ir.Load):
+        return s[address(e.addr, s)]
+    if isinstance(e, ir.Guarded):
+        return evaluate(e.expr, s)
+    if isinstance(e, ir.Un):
+        a = evaluate(e.a, s)
+        return int(not a) if e.op == "!" else -a
+    if isinstance(e, ir.Bin):
+        a, b = evaluate(e.a, s), evaluate(e.b, s)
+        ops: dict[str, Callable[[], int]] = {
+            "&&": lambda: int(bool(a) and bool(b)), "||": lambda: int(bool(a) or bool(b)),
+            "==>": lambda: int((not a) or bool(b)), "==": lambda: int(a == b), "!=": lambda: int(a != b),
+            "<": lambda: int(a < b), "<=": lambda: int(a <= b), ">": lambda: int(a > b),
+            ">=": lambda: int(a >= b), "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+            "/": lambda: _div(a, b) if b else 0, "%": lambda: _mod(a, b) if b else 0,
+        }
+        return ops[e.op]()
+    if isinstance(e, ir.Held):
+        a = address(e.addr, s)
+        return int(s[a] == e.thread + 1)
+    return 0
+
+
+def address(a: ir.Addr, s: tuple[int, ...]) -> int:
+    """The slot an address denotes in a state."""
+    return a.base + sum(k * evaluate(e, s) for k, e in a.terms)

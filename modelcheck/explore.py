@@ -1,0 +1,239 @@
+"""Stage 5, explore: exhaustive breadth-first search over a `Compiled` model.
+
+States are tuples of small ints kept in one dict (state -> index) with parent
+links in flat lists, so the first violation found is at the smallest depth and
+its trace is rebuilt by following parents. Bounds end the search with UNKNOWN,
+never HOLDS. After a complete search the lock-order graph gathered on the way
+is checked for cycles with networkx.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import ir
+from .codegen import Compiled, address, format_slot
+
+HOLDS, VIOLATED, UNKNOWN = "HOLDS", "VIOLATED", "UNKNOWN"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Search bounds; None means unbounded."""
+
+    max_states: int | None = None
+    max_depth: int | None = None
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Stats:
+    states: int
+    transitions: int
+    depth: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Violation:
+    """What was violated, where, and the path (thread, branch) that reaches it."""
+
+    kind: str
+    name: str
+    message: str
+    site: ir.ErrorSite | None
+    path: tuple[tuple[int, int], ...]  # transitions from the initial state; the last one fails if `failing_step`
+    failing_step: bool
+    detail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Result:
+    """The verdict of one search."""
+
+    verdict: str
+    stats: Stats
+    violation: Violation | None = None
+    reason: str = ""
+    engine: str = "explicit"
+
+
+RCU_THREAD = -1  # thread id used in paths for the RCU callback steps
+
+
+def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], None] | None = None) -> Result:
+    """Search every interleaving; return HOLDS, VIOLATED (shortest) or UNKNOWN."""
+    t0 = time.monotonic()
+    init = c.model.initial_state()
+    index: dict[tuple[int, ...], int] = {init: 0}
+    states = [init]
+    parent = [-1]
+    via: list[tuple[int, int]] = [(0, 0)]
+    transitions = 0
+    depth = 0
+    tables = c.tables
+    invariant = c.invariant
+    rcu_steps = c.rcu_steps
+    ntables = list(enumerate(tables))
+
+    def stats() -> Stats:
+        return Stats(len(states), transitions, depth, time.monotonic() - t0)
+
+    def path_to(i: int) -> list[tuple[int, int]]:
+        out = []
+        while i > 0:
+            out.append(via[i])
+            i = parent[i]
+        out.reverse()
+        return out
+
+    def violated(err: int, i: int, extra: tuple[int, int] | None) -> Result:
+        site = c.errors[err]
+        path = path_to(i) + ([extra] if extra is not None else [])
+        v = Violation(site.kind, site.name, site.message, site, tuple(path), extra is not None and extra[0] != -2)
+        return Result(VIOLATED, stats(), v)
+
+    bad = invariant(init)
+    if bad is not None:
+        return violated(bad, 0, None)
+    frontier = [0]
+    expanded = 0
+    try:
+        while frontier:
+            if limits.max_depth is not None and depth >= limits.max_depth:
+                return Result(UNKNOWN, stats(), reason=f"--max-depth {limits.max_depth} reached: every state "
+                              f"within {depth} steps was explored and none violates a property")
+            nxt: list[int] = []
+            for i in frontier:
+                s = states[i]
+                expanded += 1
+                if expanded & 1023 == 0:
+                    if limits.timeout is not None and time.monotonic() - t0 > limits.timeout:
+                        return Result(UNKNOWN, stats(), reason=f"--timeout {limits.timeout:g}s reached after "
+                                      f"{len(states)} states (complete to depth {depth})")
+                    if progress is not None:
+                        progress(stats())
+                moved = False
+                for tid, (pcslot, table) in ntables:
+                    r = table[s[pcslot]](s)
+                    if r is None:
+                        continue
+                    moved = True
+                    if type(r) is tuple:
+                        succs = ((0, r),)
+                    elif type(r) is list:
+                        succs = tuple(enumerate(r))
+                    else:
+                        return violated(r, i, (tid, 0))
+                    for branch, t in succs:
+                        if type(t) is not tuple:
+                            return violated(t, i, (tid, branch))
+                        transitions += 1
+                        if t in index:
+                            continue
+                        j = len(states)
+                        index[t] = j
+                        states.append(t)
+                        parent.append(i)
+                        via.append((tid, branch))
+                        bad = invariant(t)
+                        if bad is not None:
+                            depth += 1
+                            return violated(bad, j, None)
+                        nxt.append(j)
+                        if limits.max_states is not None and len(states) >= limits.max_states:
+                            return Result(UNKNOWN, stats(), reason=f"--max-states {limits.max_states} reached "
+                                          f"(complete to depth {depth})")
+                if rcu_steps is not None:
+                    for k, t in rcu_steps(s):
+                        moved = True
+                        transitions += 1
+                        if t in index:
+                            continue
+                        j = len(states)
+                        index[t] = j
+                        states.append(t)
+                        parent.append(i)
+                        via.append((RCU_THREAD, k))
+                        bad = invariant(t)
+                        if bad is not None:
+                            depth += 1
+                            return violated(bad, j, None)
+                        nxt.append(j)
+                if not moved and c.check_deadlock and not c.done(s):
+                    detail = describe_blocked(c, s)
+                    v = Violation("deadlock", "deadlock", "deadlock: no thread can move", None,
+                                  tuple(path_to(i)), False, detail)
+                    return Result(VIOLATED, stats(), v)
+            frontier = nxt
+            if frontier:
+                depth += 1
+    except KeyboardInterrupt:
+        return Result(UNKNOWN, stats(), reason=f"interrupted after {len(states)} states (complete to depth {depth})")
+    if c.check_lock_order:
+        cycle = lock_order_cycle(c)
+        if cycle is not None:
+            return Result(VIOLATED, stats(), cycle)
+    return Result(HOLDS, stats())
+
+
+def describe_blocked(c: Compiled, s: tuple[int, ...]) -> tuple[str, ...]:
+    """One line per unfinished thread: what it waits for and who holds it."""
+    m = c.model
+    out = []
+    for t, end in zip(m.threads, c.end_pcs, strict=True):
+        pc = s[t.pc_slot]
+        if pc == end:
+            continue
+        node = t.nodes[t.yields[pc]]
+        op = node.ops[0] if node.ops else None
+        where = f"{node.span}: {node.text}"
+        if isinstance(op, ir.Acquire):
+            a = address(op.addr, s)
+            lock = next((lk.name for lk in m.locks if lk.addr == a), m.slots[a].name)
+            holders = []
+            if s[a]:
+                holders.append(m.threads[s[a] - 1].name)
+            if op.kind == "rwsem" and op.mode == "w":
+                holders += [x.name for x in m.threads if (s[a + 1] >> x.index) & 1]
+            held = " and ".join(holders) if holders else "nobody"
+            out.append(f"{t.name} waits for {lock} (held by {held}) at {where}")
+        elif isinstance(op, ir.SyncRcuWait):
+            readers = format_slot(m, t.gp_slot, s[t.gp_slot])
+            out.append(f"{t.name} waits in synchronize_rcu() for readers {readers} at {where}")
+        else:
+            out.append(f"{t.name} waits at {where}")
+    return tuple(out)
+
+
+def lock_order_cycle(c: Compiled) -> Violation | None:
+    """A cycle in the lock-class order graph of all explored runs, if any."""
+    import networkx as nx
+
+    graph: nx.DiGraph = nx.DiGraph()
+    for (a, b), (tid, err) in sorted(c.lock_edges.items()):
+        graph.add_edge(a, b, tid=tid, err=err)
+    cycles = sorted((sorted_cycle(cy) for cy in nx.simple_cycles(graph)), key=lambda cy: (len(cy), cy))
+    if not cycles:
+        return None
+    cycle = cycles[0]
+    lines = []
+    for k, a in enumerate(cycle):
+        b = cycle[(k + 1) % len(cycle)]
+        data = graph.edges[a, b]
+        site = c.errors[data["err"]]
+        lines.append(f"{c.model.threads[data['tid']].name} takes {b} while holding {a} at {site.span}")
+    if len(cycle) == 1:
+        msg = f"lock class {cycle[0]} is taken while already holding a lock of the same class " \
+              "(use spin_lock_nested for a second instance)"
+    else:
+        msg = "lock-order cycle " + " -> ".join([*cycle, cycle[0]]) + ": a potential ABBA deadlock"
+    return Violation("lock_order", "lock_order", msg, None, (), False, tuple(lines))
+
+
+def sorted_cycle(cycle: list[str]) -> list[str]:
+    """Rotate a cycle to start at its smallest node (stable output)."""
+    k = cycle.index(min(cycle))
+    return cycle[k:] + cycle[:k]
