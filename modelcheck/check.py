@@ -392,7 +392,9 @@ class _Checker:
             default = None
             if f.default is not None:
                 default = self.const_expr(f.default, ty)
-            fields.append(T.FieldInfo(f.name, ty, default, None, None, f.span))
+            if f.ghost and _contains_lock(ty):
+                raise self.err(f.span, "type", "a ghost field cannot hold a lock")
+            fields.append(T.FieldInfo(f.name, ty, default, None, None, f.span, f.ghost))
         st = T.StructT(d.name, tuple(fields))
         self.structs[d.name] = st
         return st
@@ -421,7 +423,7 @@ class _Checker:
                         self.contract_props.add(f"{name}.{f.name}.requires")
                 except _Abort:
                     pass
-                new_fields.append(T.FieldInfo(info.name, info.type, info.default, guard, req, info.span))
+                new_fields.append(T.FieldInfo(info.name, info.type, info.default, guard, req, info.span, info.ghost))
             # StructT compares by name only, so replacing its fields in place keeps identity.
             object.__setattr__(st, "fields", tuple(new_fields))
 
@@ -753,7 +755,7 @@ class _Checker:
         if self._self_struct is not None:
             f = self._self_struct.field(n)
             if f is not None:
-                return T.TField(e.span, f.type, T.TSelfObj(e.span, self._self_struct), n)
+                return T.TField(e.span, f.type, T.TSelfObj(e.span, self._self_struct), n, f.ghost)
         if n in self.globals:
             sym = self.globals[n]
             return T.TVar(e.span, sym.type, sym)
@@ -831,7 +833,7 @@ class _Checker:
                            did_you_mean(e.name, [x.name for x in struct.fields]))
         if isinstance(base, T.TConst) and isinstance(ty, T.RefT) and base.value == 0:
             raise self.err(e.span, "type", "dereference of null")
-        return T.TField(e.span, f.type, base, e.name)
+        return T.TField(e.span, f.type, base, e.name, f.ghost)
 
     def _thread_local(self, e: S.FieldAccess, scope: _Scope) -> T.TExpr | None:
         base = e.base

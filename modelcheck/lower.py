@@ -167,6 +167,9 @@ def _loc_info(e: T.TExpr) -> tuple[bool, int]:
     if isinstance(e, T.TThreadLocal):
         return False, 0
     if isinstance(e, T.TField):
+        if _is_ghost_field(e):
+            shared, dyn = (False, _acc(e.base)) if isinstance(e.base.ty, T.RefT) else _loc_info(e.base)
+            return False, dyn
         if isinstance(e.base.ty, T.RefT):
             return True, _acc(e.base)
         if isinstance(e.base, T.TSelfObj):
@@ -176,6 +179,10 @@ def _loc_info(e: T.TExpr) -> tuple[bool, int]:
         shared, dyn = _loc_info(e.base)
         return shared, dyn + _acc(e.index)
     raise AssertionError(f"not a location: {e!r}")
+
+
+def _is_ghost_field(e: T.TField) -> bool:
+    return e.ghost
 
 
 def _acc(e: T.TExpr) -> int:
@@ -397,8 +404,13 @@ class _Lowerer:
         end = self.new_node(t.span, f"thread {name} ends")
         end.end = True
         self.link(end.id)
-        yields = self.yield_points(entry.id)
-        return ir.ThreadIR(name, index, t.name, pc_slot, rcu_slot, gp_slot, self.nodes, entry.id, yields, t.span)
+        start = entry
+        while not start.ops and start.cond is None and not start.choices and not start.end and start.next is not None:
+            start = self.nodes[start.next]
+        yields = self.yield_points(start.id)
+        if start.end:
+            yields = [entry.id]
+        return ir.ThreadIR(name, index, t.name, pc_slot, rcu_slot, gp_slot, self.nodes, start.id, yields, t.span)
 
     def declare_labels(self, body: tuple[T.TStmt, ...], env: _Env) -> None:
         for st in _walk(body):
@@ -453,7 +465,8 @@ class _Lowerer:
             node = nodes[n]
             todo.extend(succ(node))
             todo.extend(node.choices)
-        return sorted(y for y in ys if y in reach and not nodes[y].end)
+        rest = sorted(y for y in ys if y in reach and not nodes[y].end and y != entry)
+        return [entry, *rest]
 
     # ------------------------------------------------------------ statements
     def block(self, body: tuple[T.TStmt, ...]) -> None:
@@ -667,10 +680,10 @@ class _Lowerer:
         if isinstance(a, T.TField) and isinstance(a.base.ty, T.RefT):
             if _acc(a.base):
                 tmp = self.temp_of(a.base, text)
-                return T.TField(a.span, a.ty, tmp, a.name)
+                return T.TField(a.span, a.ty, tmp, a.name, a.ghost)
             return a
         if isinstance(a, T.TField):
-            return T.TField(a.span, a.ty, self.hoist_arg(a.base, text), a.name)
+            return T.TField(a.span, a.ty, self.hoist_arg(a.base, text), a.name, a.ghost)
         if isinstance(a, T.TIndex):
             idx = self.temp_of(a.index, text) if _acc(a.index) else a.index
             return T.TIndex(a.span, a.ty, self.hoist_arg(a.base, text), idx)
@@ -705,6 +718,9 @@ class _Lowerer:
         return sym
 
     def if_stmt(self, cond: T.TExpr, then: tuple[T.TStmt, ...], orelse: tuple[T.TStmt, ...], span: Span, text: str) -> None:
+        if isinstance(cond, T.TConst):  # decided by params: only the taken branch exists
+            self.block(then if cond.value else orelse)
+            return
         then_node = self.new_node(span, text)
         else_node = self.new_node(span, text)
         join = self.new_node(span, text)

@@ -250,7 +250,13 @@ class _ToAst(Transformer[Token, Any]):
     def struct_decl(self, meta: Any, items: list[Any]) -> S.StructDecl:
         return S.StructDecl(self._s(meta), str(items[0]), tuple(items[1:]))
 
+    def ghost_mark(self, meta: Any, items: list[Any]) -> str:
+        return "ghost"
+
     def field(self, meta: Any, items: list[Any]) -> S.FieldDecl:
+        ghost = items[0] == "ghost" and not isinstance(items[0], Token)
+        if ghost:
+            items = items[1:]
         name, ty, *rest = items
         default = None
         guarded = None
@@ -262,7 +268,7 @@ class _ToAst(Transformer[Token, Any]):
                 requires = item[1]
             else:
                 default = item
-        return S.FieldDecl(self._s(meta), str(name), ty, default, guarded, requires)
+        return S.FieldDecl(self._s(meta), str(name), ty, default, guarded, requires, ghost)
 
     def guarded_by(self, meta: Any, items: list[Any]) -> tuple[str, Any]:
         return ("guarded_by", items[0])

@@ -76,6 +76,7 @@ class FieldInfo:
     guarded_by: TExpr | None
     requires: TExpr | None
     span: Span
+    ghost: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ class TField:
     ty: Type
     base: TExpr  # struct-typed or ref-typed (a dereference)
     name: str
+    ghost: bool = False  # a ghost field: reading or writing it is not a shared access
 
 
 @dataclass(frozen=True)

@@ -277,6 +277,7 @@ class FieldDecl:
     default: Expr | None
     guarded_by: Expr | None
     requires: Expr | None
+    ghost: bool = False
 
 
 @dataclass(frozen=True)

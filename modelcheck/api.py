@@ -1,0 +1,249 @@
+"""The library facade: every pipeline stage, the check, the spec test runner, replay.
+
+Nothing here prints; callers (the CLI, tests) render what it returns.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import ir
+from . import semantics as T
+from . import syntax as S
+from .check import PROPERTY_KINDS, check, param_domain
+from .codegen import Compiled, compile_model, format_slot
+from .diagnostics import Diagnostic, Span, SpecError
+from .explore import HOLDS, RCU_THREAD, VIOLATED, Limits, Result, Stats, explore
+from .lower import lower
+from .parse import read_spec
+from .trace import Trace, build_trace
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """One search: what was compiled, the result, and the trace if violated."""
+
+    spec: S.Spec
+    checked: T.CheckedSpec
+    model: ir.Model
+    compiled: Compiled
+    result: Result
+    trace: Trace | None
+    params: dict[str, str]
+
+
+def load(path: str, defines: Mapping[str, str] | None = None) -> tuple[S.Spec, T.CheckedSpec, ir.Model]:
+    """Parse, check and lower a spec file."""
+    spec = read_spec(path)
+    checked = check(spec, defines)
+    return spec, checked, lower(checked)
+
+
+def run_check(
+    path: str,
+    defines: Mapping[str, str] | None = None,
+    props: list[str] | None = None,
+    limits: Limits = Limits(),
+    progress: Callable[[Stats], None] | None = None,
+) -> CheckRun:
+    """Check a spec: explore every interleaving for the selected properties (all by default)."""
+    spec, checked, model = load(path, defines)
+    if props:
+        _validate_props(model, props)
+    compiled = compile_model(model, props or None)
+    result = explore(compiled, limits, progress)
+    trace = None
+    if result.verdict == VIOLATED and result.violation is not None and result.violation.path:
+        trace = build_trace(compiled, result.violation)
+    params = {n: v for n, v in model.params}
+    return CheckRun(spec, checked, model, compiled, result, trace, params)
+
+
+def _validate_props(model: ir.Model, props: list[str]) -> None:
+    from .diagnostics import did_you_mean
+
+    valid = set(PROPERTY_KINDS) | {name for _, name in model.properties}
+    for p in props:
+        if p not in valid:
+            raise SpecError([Diagnostic(Span("<command line>", 0, 0, 0, 0), "usage",
+                                        f"--property {p}: no such property", did_you_mean(p, valid))])
+
+
+# ---------------------------------------------------------------- spec tests
+
+
+@dataclass(frozen=True)
+class ExpectOutcome:
+    """The result of checking one `expect` clause under one param setting."""
+
+    spec: str
+    params: dict[str, str]
+    kind: str
+    prop: str
+    line: int
+    passed: bool
+    verdict: str
+    detail: str
+    stats: Stats
+
+
+def param_settings(spec: S.Spec) -> list[dict[str, str]]:
+    """Every combination of the params named in `expect ... when` clauses."""
+    names: list[str] = []
+    params = {d.name for d in spec.decls if isinstance(d, S.ParamDecl)}
+    for d in spec.decls:
+        if isinstance(d, S.ExpectDecl) and d.when is not None:
+            for n in _names_in(d.when):
+                if n in params and n not in names:
+                    names.append(n)
+    domains = []
+    for n in names:
+        dom = param_domain(spec, n)
+        if dom is None:
+            raise SpecError([Diagnostic(next(d.span for d in spec.decls if isinstance(d, S.ParamDecl) and d.name == n),
+                                        "structure", f"param '{n}' in a `when` clause must be a bool, an enum or a "
+                                        "small int range so `modelcheck test` can try every value")], spec.source)
+        domains.append(dom)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*domains)]
+
+
+def _names_in(e: S.Expr) -> list[str]:
+    out: list[str] = []
+
+    def visit(x: object) -> None:
+        if isinstance(x, S.Name):
+            out.append(x.name)
+        elif hasattr(x, "__dataclass_fields__"):
+            for k in x.__dataclass_fields__:
+                v = getattr(x, k)
+                for item in v if isinstance(v, tuple) else (v,):
+                    if hasattr(item, "__dataclass_fields__"):
+                        visit(item)
+
+    visit(e)
+    return out
+
+
+def test_spec(path: str, limits: Limits = Limits()) -> list[ExpectOutcome]:
+    """Check every `expect` clause of a spec under every relevant param setting."""
+    spec = read_spec(path)
+    outcomes = []
+    for setting in param_settings(spec):
+        checked = check(spec, setting)
+        model = lower(checked)
+        for ex in checked.expects:
+            if not ex.active:
+                continue
+            props = [ex.prop] if ex.prop else None
+            compiled = compile_model(model, props)
+            result = explore(compiled, limits)
+            shown = {n: v for n, v in model.params if n in setting}
+            if ex.kind == "holds":
+                passed = result.verdict == HOLDS
+                detail = "" if passed else _why(result)
+            else:
+                v = result.violation
+                passed = result.verdict == VIOLATED and v is not None and (
+                    not ex.prop or ex.prop in (v.kind, v.name))
+                detail = _why(result) if result.verdict != HOLDS else "no violation found"
+                if passed and v is not None:
+                    detail = f"{v.kind} {v.name}: {v.message}"
+                    if result.violation and result.violation.path:
+                        detail += f" ({len(result.violation.path)} steps)"
+            outcomes.append(ExpectOutcome(path, shown, ex.kind, ex.prop, ex.span.line, passed, result.verdict,
+                                          detail, result.stats))
+    return outcomes
+
+
+def _why(result: Result) -> str:
+    if result.verdict == VIOLATED and result.violation is not None:
+        v = result.violation
+        where = f" at {v.site.span}" if v.site else ""
+        return f"{v.kind} {v.name}: {v.message}{where}"
+    if result.reason:
+        return result.reason
+    return result.verdict
+
+
+# ---------------------------------------------------------------- replay
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    confirmed: bool
+    message: str
+    run: CheckRun | None
+
+
+def replay(trace_path: str) -> ReplayOutcome:
+    """Re-execute a saved ITF trace against its spec and confirm the violation."""
+    where = Span(trace_path, 0, 0, 0, 0)
+    try:
+        data = json.loads(Path(trace_path).read_text(encoding="utf-8"))
+        meta = data["#meta"]["modelcheck"]
+        spec_path = meta["spec"]
+        params = {str(k): str(v) for k, v in meta["params"].items()}
+        path = [(int(a), int(b)) for a, b in meta["path"]]
+        expected = meta["violation"]
+        states = data["states"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SpecError([Diagnostic(where, "trace", f"not a modelcheck ITF trace: {exc}")]) from None
+    spec, checked, model = load(spec_path, params)
+    compiled = compile_model(model, [expected["name"]])
+    s = model.initial_state()
+    names = [sl.name for sl in model.slots]
+    if data.get("vars") != names:
+        return ReplayOutcome(False, "the spec's state variables differ from the trace's: the spec has changed", None)
+    from .trace import _itf_value
+
+    def same(k: int, st: tuple[int, ...]) -> bool:
+        return all(states[k].get(n) == _itf_value(model, i, st[i]) for i, n in enumerate(names))
+
+    if not same(0, s):
+        return ReplayOutcome(False, "the initial state differs from the trace's", None)
+    from .codegen import rcu_objects
+
+    for k, (tid, branch) in enumerate(path):
+        if tid == RCU_THREAD:
+            if compiled.rcu_steps is None or branch >= len(rcu_objects(model)):
+                return ReplayOutcome(False, f"step {k + 1}: no RCU callback {branch}", None)
+            options = dict(compiled.rcu_steps(s))
+            if branch not in options:
+                return ReplayOutcome(False, f"step {k + 1}: RCU callback {branch} is not enabled", None)
+            s = options[branch]
+        else:
+            if not 0 <= tid < len(model.threads):
+                return ReplayOutcome(False, f"step {k + 1}: no thread {tid}", None)
+            pcslot, table = compiled.tables[tid]
+            r = table[s[pcslot]](s)
+            if isinstance(r, list):
+                r = r[branch] if branch < len(r) else None
+            if r is None:
+                return ReplayOutcome(False, f"step {k + 1}: {model.threads[tid].name} cannot move here", None)
+            if isinstance(r, int):
+                err = compiled.errors[r]
+                if k == len(path) - 1 and err.name == expected["name"]:
+                    return ReplayOutcome(True, f"confirmed: step {k + 1} ({model.threads[tid].name}) violates "
+                                         f"{err.name}: {err.message} at {err.span}", None)
+                return ReplayOutcome(False, f"step {k + 1} fails with {err.name} instead", None)
+            s = r
+        if k + 1 < len(states) and not same(k + 1, s):
+            return ReplayOutcome(False, f"step {k + 1}: the state differs from the trace's", None)
+    bad = compiled.invariant(s)
+    if bad is not None and compiled.errors[bad].name == expected["name"]:
+        err = compiled.errors[bad]
+        return ReplayOutcome(True, f"confirmed: after {len(path)} steps {err.name} is violated ({err.span})", None)
+    if expected["kind"] in ("deadlock",):
+        if all(table[s[pc]](s) is None for pc, table in compiled.tables) and not compiled.done(s):
+            return ReplayOutcome(True, f"confirmed: after {len(path)} steps no thread can move", None)
+    return ReplayOutcome(False, f"the trace ends without violating {expected['name']}", None)
+
+
+def format_state(model: ir.Model, s: tuple[int, ...]) -> dict[str, Any]:
+    """A state as {slot name: rendered value} (for debugging and dumps)."""
+    return {sl.name: format_slot(model, i, s[i]) for i, sl in enumerate(model.slots)}

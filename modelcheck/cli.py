@@ -1,0 +1,203 @@
+"""The command line: a thin layer over `api` that parses arguments and prints.
+
+`main(argv, stdout, stderr) -> int` is the whole interface, so tests call it
+directly. Exit codes: 0 holds, 1 violated, 2 error in the input (spec, -D value,
+command line, trace file), 3 unknown (a bound was hit), 70 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from . import __version__, api
+from .diagnostics import SpecError
+from .explore import HOLDS, UNKNOWN, VIOLATED, Limits
+from .render import render_result
+from .trace import dump_itf, to_itf
+
+EXIT_HOLDS, EXIT_VIOLATED, EXIT_INPUT, EXIT_UNKNOWN, EXIT_INTERNAL = 0, 1, 2, 3, 70
+COMMANDS = ("check", "test", "replay", "dump")
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{self.prog}: error: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="modelcheck", description="Explore every interleaving of a .spec and check its properties.")
+    p.add_argument("--version", action="version", version=f"modelcheck {__version__}")
+    sub = p.add_subparsers(dest="command")
+    c = sub.add_parser("check", help="check one spec (the default command)")
+    c.add_argument("spec")
+    c.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a param")
+    c.add_argument("--property", "-p", action="append", default=[], metavar="NAME",
+                   help="check only this property or property kind (repeatable)")
+    c.add_argument("--max-states", type=int, metavar="N")
+    c.add_argument("--max-depth", type=int, metavar="N")
+    c.add_argument("--timeout", type=float, metavar="SECONDS")
+    c.add_argument("--trace-out", metavar="FILE", help="write the counterexample as ITF JSON")
+    t = sub.add_parser("test", help="check every spec's expect clauses")
+    t.add_argument("paths", nargs="+")
+    t.add_argument("--max-states", type=int, metavar="N")
+    t.add_argument("--timeout", type=float, metavar="SECONDS")
+    r = sub.add_parser("replay", help="re-execute a saved trace and confirm its violation")
+    r.add_argument("trace")
+    d = sub.add_parser("dump", help="print a pipeline stage (ast, ir, code)")
+    d.add_argument("spec")
+    d.add_argument("--stage", choices=("ast", "ir", "code"), default="ir")
+    d.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE")
+    return p
+
+
+def _defines(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise _UsageError(f"modelcheck: error: -D {item}: expected NAME=VALUE")
+        name, value = item.split("=", 1)
+        out[name.strip()] = value
+    return out
+
+
+def main(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
+    """Run the command line; return the exit code."""
+    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-") or (
+        argv and argv[0].startswith("-D") and len(argv) > 1
+    ):
+        argv = ["check", *argv]
+    elif argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["check", *argv]
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as exc:
+        stderr.write(f"{exc}\n")
+        return EXIT_INPUT
+    except SystemExit as exc:  # --help / --version
+        return int(exc.code or 0)
+    if args.command is None:
+        _parser().print_usage(stderr)
+        return EXIT_INPUT
+    try:
+        if args.command == "check":
+            return _check(args, stdout, stderr)
+        if args.command == "test":
+            return _test(args, stdout, stderr)
+        if args.command == "replay":
+            outcome = api.replay(args.trace)
+            stdout.write(("REPLAY OK: " if outcome.confirmed else "REPLAY FAILED: ") + outcome.message + "\n")
+            return EXIT_VIOLATED if outcome.confirmed else EXIT_INPUT
+        if args.command == "dump":
+            return _dump(args, stdout)
+    except _UsageError as exc:
+        stderr.write(f"{exc}\n")
+        return EXIT_INPUT
+    except SpecError as exc:
+        stderr.write(exc.render() + "\n")
+        return EXIT_INPUT
+    raise AssertionError(args.command)  # pragma: no cover
+
+
+def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    defines = _defines(args.defines)
+    limits = Limits(args.max_states, args.max_depth, args.timeout)
+    run = api.run_check(args.spec, defines, args.property or None, limits)
+    params = ", ".join(f"{n}={v}" for n, v in run.model.params)
+    threads = ", ".join(t.name for t in run.model.threads)
+    header = [
+        f"modelcheck {__version__}: {args.spec}" + (f" ({params})" if params else ""),
+        f"threads: {threads}; engine: explicit (breadth-first, exhaustive)",
+        "properties: " + (", ".join(args.property) if args.property else "all"),
+    ]
+    stdout.write(render_result(run.result, run.trace, header))
+    if run.result.verdict == VIOLATED and args.trace_out and run.result.violation is not None:
+        if run.trace is None:
+            stderr.write("modelcheck: this violation has no trace to write\n")
+        else:
+            data = to_itf(run.compiled, run.result.violation, run.trace, args.spec, run.params)
+            Path(args.trace_out).write_text(dump_itf(data), encoding="utf-8")
+            stdout.write(f"trace written to {args.trace_out} (replay: modelcheck replay {args.trace_out})\n")
+    return {HOLDS: EXIT_HOLDS, VIOLATED: EXIT_VIOLATED, UNKNOWN: EXIT_UNKNOWN}[run.result.verdict]
+
+
+def _spec_files(paths: list[str]) -> list[str]:
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(sorted(str(f) for f in path.rglob("*.spec")))
+        else:
+            out.append(p)
+    return out
+
+
+def _test(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    limits = Limits(args.max_states, None, args.timeout)
+    passed = failed = errors = 0
+    files = _spec_files(args.paths)
+    if not files:
+        raise _UsageError("modelcheck test: error: no .spec files found")
+    for f in files:
+        try:
+            outcomes = api.test_spec(f, limits)
+        except SpecError as exc:
+            stderr.write(exc.render() + "\n")
+            stdout.write(f"ERROR {f}: the spec does not check\n")
+            errors += 1
+            continue
+        if not outcomes:
+            stdout.write(f"SKIP  {f}: no expect clauses\n")
+        for o in outcomes:
+            setting = " ".join(f"{k}={v}" for k, v in o.params.items())
+            what = f"expect {o.kind}" + (f" {o.prop}" if o.prop else "")
+            mark = "PASS " if o.passed else "FAIL "
+            stdout.write(f"{mark}{f}:{o.line} [{setting or 'defaults'}] {what}: {o.verdict}, "
+                         f"{o.stats.states:,} states, {o.stats.seconds:.2f} s"
+                         + (f" - {o.detail}" if o.detail else "") + "\n")
+            passed += o.passed
+            failed += not o.passed
+    stdout.write(f"{passed} passed, {failed} failed" + (f", {errors} errors" if errors else "") + "\n")
+    if errors:
+        return EXIT_INPUT
+    return EXIT_HOLDS if failed == 0 else EXIT_VIOLATED
+
+
+def _dump(args: argparse.Namespace, stdout: TextIO) -> int:
+    spec, checked, model = api.load(args.spec, _defines(args.defines))
+    if args.stage == "ast":
+        for d in spec.decls:
+            stdout.write(f"{d!r}\n")
+    elif args.stage == "ir":
+        from .ir_text import format_model
+
+        stdout.write(format_model(model))
+    else:
+        from .codegen import compile_model
+
+        stdout.write(compile_model(model).source)
+    return EXIT_HOLDS
+
+
+def entry() -> int:
+    """Console-script entry point."""
+    try:
+        return main(sys.argv[1:], sys.stdout, sys.stderr)
+    except KeyboardInterrupt:
+        sys.stderr.write("modelcheck: interrupted\n")
+        return EXIT_UNKNOWN
+    except BrokenPipeError:
+        return EXIT_HOLDS
+    except Exception as exc:  # noqa: BLE001 - last-resort report of an internal error
+        import traceback
+
+        sys.stderr.write("modelcheck: internal error (this is a bug in modelcheck, not in your spec):\n")
+        traceback.print_exception(exc, file=sys.stderr)
+        return EXIT_INTERNAL
