@@ -93,21 +93,26 @@ class ExpectOutcome:
 
 
 def param_settings(spec: S.Spec) -> list[dict[str, str]]:
-    """Every combination of the params named in `expect ... when` clauses."""
+    """Every combination of the spec's bool and enum params and of the params in `when` clauses."""
     names: list[str] = []
-    params = {d.name for d in spec.decls if isinstance(d, S.ParamDecl)}
+    params = [d for d in spec.decls if isinstance(d, S.ParamDecl)]
+    in_when = set()
     for d in spec.decls:
         if isinstance(d, S.ExpectDecl) and d.when is not None:
-            for n in _names_in(d.when):
-                if n in params and n not in names:
-                    names.append(n)
+            in_when.update(_names_in(d.when))
+    for p in params:
+        finite = isinstance(p.type, (S.BoolType, S.InlineEnumType)) or (
+            isinstance(p.type, S.NamedType) and param_domain(spec, p.name) is not None)
+        if finite or p.name in in_when:
+            names.append(p.name)
     domains = []
     for n in names:
         dom = param_domain(spec, n)
         if dom is None:
-            raise SpecError([Diagnostic(next(d.span for d in spec.decls if isinstance(d, S.ParamDecl) and d.name == n),
-                                        "structure", f"param '{n}' in a `when` clause must be a bool, an enum or a "
-                                        "small int range so `modelcheck test` can try every value")], spec.source)
+            decl = next(p for p in params if p.name == n)
+            raise SpecError([Diagnostic(decl.span, "structure", f"param '{n}' in a `when` clause must be a bool, "
+                                        "an enum or a small int range so `modelcheck test` can try every value")],
+                            spec.source)
         domains.append(dom)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*domains)]
 

@@ -237,6 +237,10 @@ class _Checker:
                     invariants.append(T.Invariant(d.name, e, d.span))
                 except _Abort:
                     pass
+        init: list[T.TStmt] = []
+        for d in decls:
+            if isinstance(d, S.InitDecl):
+                init.extend(self._init(d))
         if not threads and not self.diags:
             self.err(Span(self.spec.file, 1, 1, 1, 1), "structure", "the spec declares no thread",
                      "add `thread NAME { ... }`: the checker explores the interleavings of threads")
@@ -260,13 +264,14 @@ class _Checker:
             procs=tuple(procs),
             invariants=tuple(invariants),
             expects=tuple(expects),
+            init=tuple(init),
             asserts=tuple(sorted(self.asserts)),
         )
 
     def _check_duplicates(self, decls: tuple[S.Decl, ...]) -> None:
         seen: dict[str, Span] = {}
         for d in decls:
-            if isinstance(d, S.ExpectDecl):
+            if isinstance(d, (S.ExpectDecl, S.InitDecl)):
                 continue
             name = d.name
             if name in seen:
@@ -538,6 +543,25 @@ class _Checker:
         self.procs[d.name] = proc
         return proc
 
+    def _init(self, d: S.InitDecl) -> list[T.TStmt]:
+        scope = _Scope(owner="init", in_thread=False)
+        out: list[T.TStmt] = []
+        for st in _walk_stmts(d.body):
+            if not isinstance(st, (S.AssignStmt, S.IfStmt)):
+                self.err(st.span, "structure", "init { } may only assign (and branch on params)",
+                         "the initial state is built before any thread runs")
+        if self.diags:
+            return out
+        for st in d.body:
+            try:
+                out.extend(self.stmt(st, scope, in_atomic=True, loops=0, first=False))
+            except _Abort:
+                pass
+        for t in out:
+            for sub in _stmt_exprs(t):
+                self._no_effects(sub, "init { }")
+        return out
+
     def _expect(self, d: S.ExpectDecl, prop_names: set[str]) -> T.Expect:
         prop = d.prop or ""
         valid = set(PROPERTY_KINDS) | prop_names
@@ -562,9 +586,8 @@ class _Checker:
         src = self.spec.source
         if isinstance(st, S.VarStmt):
             sym = scope.locals[st.name]
-            if st.init is None:
-                return [T.TAssign(st.span, T.TVar(st.span, sym.type, sym), _default(sym.type, st.span),
-                                  _text(src, st.span))]
+            if st.init is None:  # keeps its value; every local starts at its type's default
+                return []
             value = self.expr(st.init, scope, sym.type)
             self.expect_type(value, sym.type, st.init.span)
             return [T.TAssign(st.span, T.TVar(st.span, sym.type, sym), value, _text(src, st.span))]
@@ -1065,6 +1088,16 @@ def _called_names(body: tuple[S.Stmt, ...]) -> set[str]:
     for st in _walk_stmts(body):
         visit(st)
     return names
+
+
+def _stmt_exprs(st: T.TStmt) -> Iterator[T.TExpr]:
+    if isinstance(st, T.TAssign):
+        yield st.target
+        yield st.value
+    elif isinstance(st, T.TIf):
+        yield st.cond
+        for s in (*st.then, *st.orelse):
+            yield from _stmt_exprs(s)
 
 
 def _subexprs(e: T.TExpr) -> Iterator[T.TExpr]:

@@ -168,8 +168,11 @@ def _loc_info(e: T.TExpr) -> tuple[bool, int]:
         return False, 0
     if isinstance(e, T.TField):
         if _is_ghost_field(e):
-            shared, dyn = (False, _acc(e.base)) if isinstance(e.base.ty, T.RefT) else _loc_info(e.base)
-            return False, dyn
+            if isinstance(e.base.ty, T.RefT):
+                return False, _acc(e.base)
+            if isinstance(e.base, T.TSelfObj):
+                return False, 0
+            return False, _loc_info(e.base)[1]
         if isinstance(e.base.ty, T.RefT):
             return True, _acc(e.base)
         if isinstance(e.base, T.TSelfObj):
@@ -329,6 +332,7 @@ class _Lowerer:
     # ------------------------------------------------------------ driver
     def run(self) -> ir.Model:
         self.layout_globals()
+        self.run_init()
         index = 0
         for t in self.spec.threads:
             for inst in range(t.count or 1):
@@ -358,6 +362,36 @@ class _Lowerer:
             expects=self.spec.expects,
             properties=tuple(sorted(props)),
         )
+
+    def run_init(self) -> None:
+        """Execute `init { }` once, on the default values, to get the initial slot values."""
+        if not self.spec.init:
+            return
+        from .codegen import address, evaluate
+
+        self.env = _Env(-1, 0)
+        self.thread_index, self.thread_name, self.self_value = -1, "init", 0
+        self.nodes = []
+        entry = self.new_node(self.spec.init[0].span, "init")
+        self.cur = entry
+        self._atomic = True
+        try:
+            self.block(self.spec.init)
+        finally:
+            self._atomic = False
+        values = [s.init for s in self.slots]
+        node: ir.Node | None = entry
+        while node is not None:
+            for op in node.ops:
+                if isinstance(op, ir.Set):
+                    state = tuple(values)
+                    values[address(op.addr, state)] = evaluate(op.value, state)
+            if node.cond is not None:
+                nxt = node.then if evaluate(node.cond, tuple(values)) else node.orelse
+            else:
+                nxt = node.next
+            node = self.nodes[nxt] if nxt is not None else None
+        self.slots = [ir.Slot(s.name, s.kind, s.ty, v, s.thread) for s, v in zip(self.slots, values, strict=True)]
 
     # ------------------------------------------------------------ threads and the CFG
     def new_node(self, span: Span, text: str, shared: bool = False) -> ir.Node:
@@ -410,7 +444,52 @@ class _Lowerer:
         yields = self.yield_points(start.id)
         if start.end:
             yields = [entry.id]
-        return ir.ThreadIR(name, index, t.name, pc_slot, rcu_slot, gp_slot, self.nodes, start.id, yields, t.span)
+        thread = ir.ThreadIR(name, index, t.name, pc_slot, rcu_slot, gp_slot, self.nodes, start.id, yields, t.span)
+        self.prerun_entry(thread)
+        return thread
+
+    def prerun_entry(self, t: ir.ThreadIR) -> None:
+        """Run a thread's leading local code into the initial state, so it costs no step.
+
+        Only straight local code that cannot fail qualifies; the thread then starts at
+        the first step it reaches.
+        """
+        from .codegen import address, evaluate
+
+        entry = self.nodes[t.entry]
+        if entry.shared or entry.choices or entry.end:
+            return
+        targets = {x for n in self.nodes for x in (n.next, n.then, n.orelse, *n.choices) if x is not None}
+        if t.entry in targets:
+            return
+        values = [s.init for s in self.slots]
+        node = entry
+        seen = set()
+        while True:
+            if node.id in seen or any(not isinstance(op, ir.Set) or _can_fail(op.value) for op in node.ops):
+                return
+            seen.add(node.id)
+            for op in node.ops:
+                state = tuple(values)
+                values[address(op.addr, state)] = evaluate(op.value, state)
+            if node.cond is not None:
+                if _can_fail(node.cond):
+                    return
+                nxt = node.then if evaluate(node.cond, tuple(values)) else node.orelse
+            else:
+                nxt = node.next
+            if nxt is None:
+                return
+            node = self.nodes[nxt]
+            if node.end:
+                break
+            if node.id in t.yields and node.id != t.entry:
+                break
+        t.yields.remove(t.entry)
+        pc = t.yields.index(node.id) if not node.end else len(t.yields)
+        values[t.pc_slot] = pc
+        self.slots = [ir.Slot(s.name, s.kind, s.ty, v, s.thread) for s, v in zip(self.slots, values, strict=True)]
+        t.entry = node.id if not node.end else t.entry
 
     def declare_labels(self, body: tuple[T.TStmt, ...], env: _Env) -> None:
         for st in _walk(body):
@@ -631,6 +710,8 @@ class _Lowerer:
             node.ops.append(ir.Set(_shift(loc.addr, i), v))
 
     def contract_checks(self, node: ir.Node, loc: Loc, span: Span, write: bool) -> None:
+        if self.env.thread < 0 or self.thread_index < 0:  # properties and init { } are not kernel code
+            return
         for obj, st, fname in self.enclosing_fields(loc):
             info = st.field(fname)
             if info is None:
@@ -1082,6 +1163,18 @@ class _Lowerer:
             addr = ir.Addr(base.addr.base, (*base.addr.terms, (_size(base.ty.elem), checked)))
             return Loc(addr, e.ty, base.obj, base.obj_ty, base.field)
         raise error(e.span, "type", "cannot take the address of this expression")
+
+
+def _can_fail(e: ir.Expr) -> bool:
+    if isinstance(e, ir.Guarded):
+        return True
+    if isinstance(e, ir.Load):
+        return any(_can_fail(x) for _, x in e.addr.terms)
+    if isinstance(e, ir.Un):
+        return _can_fail(e.a)
+    if isinstance(e, ir.Bin):
+        return _can_fail(e.a) or _can_fail(e.b)
+    return False
 
 
 def _ite(c: ir.Expr, a: ir.Expr, b: ir.Expr) -> ir.Expr:

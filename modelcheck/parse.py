@@ -25,7 +25,7 @@ _BRACKETS_CLOSE = {")", "]"}
 _CONTINUING_WORDS = {
     "if", "while", "var", "goto", "param", "struct", "enum", "pool", "shared", "ghost",
     "lock", "thread", "proc", "invariant", "expect", "assert", "await", "atomic",
-    "choose", "forall", "exists", "in", "int", "ref", "else", "or", "when",
+    "choose", "forall", "exists", "in", "int", "ref", "else", "or", "when", "init",
     "guarded_by", "requires", "allocated",
 }
 # Words that continue the previous line rather than start a statement.
@@ -314,6 +314,9 @@ class _ToAst(Transformer[Token, Any]):
 
     def prop_name(self, meta: Any, items: list[Any]) -> S.PropName:
         return S.PropName("".join(str(t) for t in items))
+
+    def init_decl(self, meta: Any, items: list[Any]) -> S.InitDecl:
+        return S.InitDecl(self._s(meta), items[0])
 
     def invariant_decl(self, meta: Any, items: list[Any]) -> S.InvariantDecl:
         return S.InvariantDecl(self._s(meta), str(items[0]), items[1])

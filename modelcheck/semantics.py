@@ -431,6 +431,7 @@ class CheckedSpec:
     procs: tuple[Proc, ...]
     invariants: tuple[Invariant, ...]
     expects: tuple[Expect, ...]
+    init: tuple[TStmt, ...]  # assignments that build the initial state
     asserts: tuple[str, ...]  # property names of every assert, for `expect`
 
     def pool(self, name: str) -> Pool:

@@ -330,6 +330,13 @@ class ProcDecl:
 
 
 @dataclass(frozen=True)
+class InitDecl:
+    span: Span
+    body: tuple[Stmt, ...]
+    name: str = "init"
+
+
+@dataclass(frozen=True)
 class InvariantDecl:
     span: Span
     name: str
@@ -358,6 +365,7 @@ Decl = (
     | ProcDecl
     | InvariantDecl
     | ExpectDecl
+    | InitDecl
 )
 
 
