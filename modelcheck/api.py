@@ -21,6 +21,8 @@ from .diagnostics import Diagnostic, Span, SpecError
 from .explore import HOLDS, RCU_THREAD, VIOLATED, Limits, Result, Stats, explore
 from .lower import lower
 from .parse import read_spec
+
+__all__ = ["load", "run_check", "test_spec", "replay", "param_settings", "read_spec"]
 from .trace import Trace, build_trace
 
 

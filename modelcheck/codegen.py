@@ -248,7 +248,13 @@ class _Gen:
             self.op(t, op, ind)
         if node.cond is not None:
             assert node.then is not None and node.orelse is not None
-            self.emit(ind, f"if {self.expr(node.cond, 'v')}:")
+            cond = self.expr(node.cond, "v")
+            if node.post:
+                self.emit(ind, f"c = {cond}")
+                for op in node.post:
+                    self.op(t, op, ind)
+                cond = "c"
+            self.emit(ind, f"if {cond}:")
             self.cont(t, node.then, ind + 1, False, ret)
             self.emit(ind, "else:")
             self.cont(t, node.orelse, ind + 1, False, ret)

@@ -9,7 +9,7 @@ condition is false (null dereference, use after free, a contract).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import semantics as T
 from .diagnostics import Span
@@ -202,6 +202,7 @@ class Node:
     then: int | None = None
     orelse: int | None = None
     choices: tuple[int, ...] = ()
+    post: list[Set] = field(default_factory=list)  # temp resets between evaluating `cond` and jumping
     end: bool = False
     proc: str = ""  # innermost inlined proc, for traces
 

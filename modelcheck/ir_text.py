@@ -44,7 +44,8 @@ def format_model(m: ir.Model) -> str:
             for op in node.ops:
                 out.append(f"          {_op(op)}")
             if node.cond is not None:
-                out.append(f"          if {format_expr(node.cond)} -> n{node.then} else n{node.orelse}")
+                post = "".join(f"; {_op(op)}" for op in node.post)
+                out.append(f"          if {format_expr(node.cond)}{post} -> n{node.then} else n{node.orelse}")
             elif node.choices:
                 out.append("          choose " + " ".join(f"n{c}" for c in node.choices))
             elif node.end:

@@ -388,6 +388,8 @@ class _Lowerer:
                     values[address(op.addr, state)] = evaluate(op.value, state)
             if node.cond is not None:
                 nxt = node.then if evaluate(node.cond, tuple(values)) else node.orelse
+                for op in node.post:
+                    values[op.addr.base] = 0
             else:
                 nxt = node.next
             node = self.nodes[nxt] if nxt is not None else None
@@ -476,6 +478,8 @@ class _Lowerer:
                 if _can_fail(node.cond):
                     return
                 nxt = node.then if evaluate(node.cond, tuple(values)) else node.orelse
+                for op in node.post:
+                    values[op.addr.base] = 0
             else:
                 nxt = node.next
             if nxt is None:
@@ -686,6 +690,7 @@ class _Lowerer:
         self.cur = node
 
     def assign_value(self, span: Span, text: str, loc: Loc, value_e: T.TExpr) -> None:
+        mark = len(self.temps)
         count = _acc(value_e)
         direct = count <= 1 or self._atomic
         if direct:
@@ -695,7 +700,7 @@ class _Lowerer:
             value = self.rvalue(value_e, direct=False, text=text)
             node = self.ensure_open(span, text)
         self.store(node, loc, value, span)
-        self.release_temps(node)
+        self.release_temps(node, mark)
         self.cur = node
 
     def store(self, node: ir.Node, loc: Loc, value: Val, span: Span) -> None:
@@ -734,10 +739,11 @@ class _Lowerer:
             return []
         return [(loc.obj, loc.obj_ty, loc.field)]
 
-    def release_temps(self, node: ir.Node) -> None:
-        for slot in self.temps:
+    def release_temps(self, node: ir.Node, mark: int = 0) -> None:
+        """Reset the temps made since `mark`: dead values must not split states."""
+        for slot in self.temps[mark:]:
             node.ops.append(ir.Set(ir.Addr(slot), ir.Const(0)))
-        self.temps = []
+        del self.temps[mark:]
 
     def eval_stmt(self, st: T.TEval) -> None:
         e = st.expr
@@ -833,6 +839,7 @@ class _Lowerer:
             return
         count = _acc(cond)
         self.ensure_open(span, text)
+        mark = len(self.temps)
         if count <= 1 or self._atomic:
             node = self.start_access(span, text, count == 1)
             value = self.rvalue(cond, direct=True)
@@ -840,27 +847,12 @@ class _Lowerer:
             value = self.rvalue(cond, direct=False, text=text)
             node = self.ensure_open(span, text)
         assert not isinstance(value, tuple)
-        if self.temps:
-            # evaluate, then clear the temps, then jump
-            sym = self.new_local_bool(span)
-            slot = self.env.lookup(sym)[0]
-            assert isinstance(slot, int)
-            node.ops.append(ir.Set(ir.Addr(slot), value))
-            value = ir.Load(ir.Addr(slot))
-            self.release_temps(node)
-            self.temps.append(slot)
-            after = self.new_node(span, text)
-            node.next = after.id
-            node = after
-            self.release_temps(node)
+        if self.temps[mark:]:
+            node.post = [ir.Set(ir.Addr(slot), ir.Const(0)) for slot in self.temps[mark:]]
+            del self.temps[mark:]
         node.cond = value
         node.then, node.orelse = t, f
         self.cur = None
-
-    def new_local_bool(self, span: Span) -> T.VarSym:
-        sym = T.VarSym(f"<cond{len(self.slots)}>", "local", T.BOOL, span, self.thread_name)
-        self.env.slots[sym] = self.add_slots(T.BOOL, f"{self.thread_name}.<cond>", "local", [0], self.thread_index)
-        return sym
 
     # ------------------------------------------------------------ procs
     def call_proc(self, call: T.TProcCall, result: Loc | None, span: Span, text: str) -> None:
@@ -901,6 +893,10 @@ class _Lowerer:
         self.cur = exit_node
         if result is not None:
             self.store(exit_node, result, self.load_loc(Loc(ir.Addr(callee.ret_slot), proc.ret)), span)
+        # the callee's locals are dead after the call: reset them so they do not split states
+        for sym, base in sorted(callee.slots.items(), key=lambda kv: kv[1]):
+            for k in range(_size(sym.type)):
+                exit_node.ops.append(ir.Set(ir.Addr(base + k), ir.Const(self.slots[base + k].init)))
 
     # ------------------------------------------------------------ expressions
     def rvalue(self, e: T.TExpr, direct: bool, text: str = "", self_obj: ir.Addr | None = None) -> Val:
