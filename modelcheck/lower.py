@@ -444,56 +444,43 @@ class _Lowerer:
         while not start.ops and start.cond is None and not start.choices and not start.end and start.next is not None:
             start = self.nodes[start.next]
         yields = self.yield_points(start.id)
-        if start.end:
-            yields = [entry.id]
         thread = ir.ThreadIR(name, index, t.name, pc_slot, rcu_slot, gp_slot, self.nodes, start.id, yields, t.span)
-        self.prerun_entry(thread)
+        if start.id not in yields and not self.prerun_entry(thread):
+            thread.yields.insert(0, start.id)
         return thread
 
-    def prerun_entry(self, t: ir.ThreadIR) -> None:
+    def prerun_entry(self, t: ir.ThreadIR) -> bool:
         """Run a thread's leading local code into the initial state, so it costs no step.
 
-        Only straight local code that cannot fail qualifies; the thread then starts at
-        the first step it reaches.
+        Only local code that cannot fail qualifies; the thread then starts at the first
+        step it reaches (its pc slot starts there). False when the code does not qualify.
         """
         from .codegen import address, evaluate
 
-        entry = self.nodes[t.entry]
-        if entry.shared or entry.choices or entry.end:
-            return
-        targets = {x for n in self.nodes for x in (n.next, n.then, n.orelse, *n.choices) if x is not None}
-        if t.entry in targets:
-            return
         values = [s.init for s in self.slots]
-        node = entry
+        node = self.nodes[t.entry]
         seen = set()
-        while True:
+        while not node.end and node.id not in t.yields:
             if node.id in seen or any(not isinstance(op, ir.Set) or _can_fail(op.value) for op in node.ops):
-                return
+                return False
             seen.add(node.id)
             for op in node.ops:
                 state = tuple(values)
                 values[address(op.addr, state)] = evaluate(op.value, state)
             if node.cond is not None:
                 if _can_fail(node.cond):
-                    return
+                    return False
                 nxt = node.then if evaluate(node.cond, tuple(values)) else node.orelse
                 for op in node.post:
                     values[op.addr.base] = 0
             else:
                 nxt = node.next
             if nxt is None:
-                return
+                return False
             node = self.nodes[nxt]
-            if node.end:
-                break
-            if node.id in t.yields and node.id != t.entry:
-                break
-        t.yields.remove(t.entry)
-        pc = t.yields.index(node.id) if not node.end else len(t.yields)
-        values[t.pc_slot] = pc
+        values[t.pc_slot] = t.yields.index(node.id) if not node.end else len(t.yields)
         self.slots = [ir.Slot(s.name, s.kind, s.ty, v, s.thread) for s, v in zip(self.slots, values, strict=True)]
-        t.entry = node.id if not node.end else t.entry
+        return True
 
     def declare_labels(self, body: tuple[T.TStmt, ...], env: _Env) -> None:
         for st in _walk(body):
@@ -501,55 +488,44 @@ class _Lowerer:
                 env.labels[st.name] = self.new_node(st.span, f"{st.name}:").id
 
     def yield_points(self, entry: int) -> list[int]:
-        """Entry, every shared or choosing node, and a node on every local cycle."""
+        """The nodes that start a step: shared and choosing nodes, plus one node on every
+        purely local cycle (so a step always ends). The thread's entry is not one unless
+        it is shared; `lower_thread` decides whether it must become one."""
         nodes = self.nodes
-        ys = {entry} | {n.id for n in nodes if n.shared or n.choices}
+        ys = {n.id for n in nodes if n.shared or n.choices}
 
         def succ(n: ir.Node) -> list[int]:
-            out = []
-            for x in (n.next, n.then, n.orelse):
-                if x is not None:
-                    out.append(x)
-            return out
+            return [x for x in (n.next, n.then, n.orelse) if x is not None]
 
-        # Break purely local cycles: DFS over local edges; back-edge targets yield.
+        # Depth-first over local edges from every root; the target of a back edge yields.
         state: dict[int, int] = {}
-        for start in sorted(ys):
-            stack: list[tuple[int, Iterator[int]]] = []
-            for s0 in succ(nodes[start]):
-                if s0 in ys or state.get(s0) == 2:
+        for root in sorted(ys | {entry}):
+            if state.get(root) == 2:
+                continue
+            state[root] = 1
+            stack: list[tuple[int, Iterator[int]]] = [(root, iter(succ(nodes[root])))]
+            while stack:
+                n, it = stack[-1]
+                nxt = next(it, None)
+                if nxt is None:
+                    state[n] = 2
+                    stack.pop()
+                elif nxt in ys and nxt != root:
                     continue
-                state[s0] = 1
-                stack.append((s0, iter(succ(nodes[s0]))))
-                while stack:
-                    n, it = stack[-1]
-                    nxt = next(it, None)
-                    if nxt is None:
-                        state[n] = 2
-                        stack.pop()
-                        continue
-                    if nxt in ys:
-                        continue
-                    if state.get(nxt) == 1:
-                        ys.add(nxt)
-                    elif nxt not in state:
-                        state[nxt] = 1
-                        stack.append((nxt, iter(succ(nodes[nxt]))))
-            for k in [k for k, v in state.items() if v == 1]:
-                state[k] = 2
-        # Only keep yield points reachable from the entry.
-        reach = set()
+                elif state.get(nxt) == 1:
+                    ys.add(nxt)
+                elif nxt not in state:
+                    state[nxt] = 1
+                    stack.append((nxt, iter(succ(nodes[nxt]))))
+        reach: set[int] = set()
         todo = [entry]
         while todo:
             n = todo.pop()
-            if n in reach:
-                continue
-            reach.add(n)
-            node = nodes[n]
-            todo.extend(succ(node))
-            todo.extend(node.choices)
-        rest = sorted(y for y in ys if y in reach and not nodes[y].end and y != entry)
-        return [entry, *rest]
+            if n not in reach:
+                reach.add(n)
+                todo.extend(succ(nodes[n]))
+                todo.extend(nodes[n].choices)
+        return sorted(y for y in ys if y in reach and not nodes[y].end)
 
     # ------------------------------------------------------------ statements
     def block(self, body: tuple[T.TStmt, ...]) -> None:
@@ -632,15 +608,14 @@ class _Lowerer:
             self.cur = join
             return
         if isinstance(st, T.TAwait):
-            node = self.open(st.span, st.text, shared=True)
+            node = self.start_access(st.span, st.text, shared=True)
             cond = self.rvalue(st.cond, direct=True)
             assert not isinstance(cond, tuple)
             node.ops.append(ir.Await(cond))
             self.cur = node
             return
         if isinstance(st, T.TAssert):
-            shared = _acc(st.cond) > 0
-            node = self.open(st.span, st.text, shared=shared) if shared else self.ensure_open(st.span, st.text)
+            node = self.start_access(st.span, st.text, shared=_acc(st.cond) > 0)
             cond = self.rvalue(st.cond, direct=True)
             assert not isinstance(cond, tuple)
             err = self.error_id("assert", st.name, f"assertion {st.text} failed", st.span)
@@ -675,18 +650,20 @@ class _Lowerer:
         count = dyn + (1 if shared else 0) + _acc(st.value)
         direct = count <= 1 or self._atomic
         self.ensure_open(st.span, st.text)
+        mark = len(self.temps)
         if direct:
             node = self.start_access(st.span, st.text, count == 1)
             value = self.rvalue(st.value, direct=True)
             loc = self.location(st.target, direct=True)
             self.store(node, loc, value, st.span)
+            self.release_temps(node, mark)
             self.cur = node
             return
         value = self.rvalue(st.value, direct=False, text=st.text)
         loc = self.location(st.target, direct=False, text=st.text)
         node = self.start_access(st.span, st.text, shared)
         self.store(node, loc, value, st.span)
-        self.release_temps(node)
+        self.release_temps(node, mark)
         self.cur = node
 
     def assign_value(self, span: Span, text: str, loc: Loc, value_e: T.TExpr) -> None:
@@ -752,6 +729,7 @@ class _Lowerer:
             return
         assert isinstance(e, T.TBuiltin)
         self.ensure_open(st.span, st.text)
+        mark = len(self.temps)
         count = _acc(e)
         direct = count <= 1 or self._atomic
         if not direct:
@@ -759,8 +737,9 @@ class _Lowerer:
             e = T.TBuiltin(e.span, e.ty, e.name, tuple(args))
         node = self.start_access(st.span, st.text, True)
         self.builtin_effect(node, e, None, st.span, st.text)
-        self.release_temps(node)
-        self.cur = node
+        self.release_temps(self.cur or node, mark)
+        if self.cur is None:
+            self.cur = node
 
     def hoist_arg(self, a: T.TExpr, text: str) -> T.TExpr:
         """Hoist the shared reads inside a location's address (or a value) into temps."""
@@ -998,7 +977,6 @@ class _Lowerer:
         if direct and self.cur is not None:
             node = self.cur
             sym = self.new_temp(e.ty, e.span)
-            self.temps = [t for t in self.temps if t != self.env.lookup(sym)[0]]
             slot = self.env.lookup(sym)[0]
             assert isinstance(slot, int)
             self.builtin_effect(node, e, Loc(ir.Addr(slot), e.ty), e.span, text)
