@@ -293,11 +293,10 @@ class _Checker:
         ty = self.type_(d.type)
         if not isinstance(ty, (T.BoolT, T.IntT, T.EnumT)):
             raise self.err(d.type.span, "type", f"a param must be bool, a bounded int or an enum, not {ty}")
+        value = self.const_value(d.default, ty)
+        self.params[d.name] = (ty, value)
         if d.name in self.defines:
-            raw = self.defines[d.name]
-            value = self._parse_define(d, ty, raw)
-        else:
-            value = self.const_value(d.default, ty)
+            value = self._parse_define(d, ty, self.defines[d.name])
         self.params[d.name] = (ty, value)
 
     def _parse_define(self, d: S.ParamDecl, ty: T.Type, raw: str) -> int:

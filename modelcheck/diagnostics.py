@@ -56,7 +56,8 @@ class Diagnostic:
 
     def render(self, source: str | None = None) -> str:
         """Render as `file:line:col: error: message [code]` plus caret line and hint."""
-        head = f"{self.span}: error: {self.message} [{self.code}]"
+        where = str(self.span) if self.span.line > 0 else self.span.file
+        head = f"{where}: error: {self.message} [{self.code}]"
         lines = [head]
         if source is not None and self.span.line > 0:
             text_lines = source.splitlines()

@@ -1,0 +1,119 @@
+"""The command line, end to end through main(argv, stdout, stderr)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from modelcheck.cli import main
+
+from .conftest import ROOT
+
+REMAP = str(ROOT / "specs" / "remap.spec")
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_fixed_remap_holds_with_counts() -> None:
+    code, out, err = cli(REMAP)
+    assert code == 0, err
+    assert "HOLDS: every property holds in every interleaving" in out
+    assert " states, " in out and " transitions, " in out
+
+
+def test_buggy_remap_prints_cpu_columns_and_exits_1() -> None:
+    code, out, _ = cli("-D", "RECHECK_PMD=false", REMAP)
+    assert code == 1
+    assert "Assertion BUG_ON failed." in out
+    assert "remap.spec:88:9" in out
+    header = next(line for line in out.splitlines() if "| mover" in line)
+    assert "| zap" in header
+    assert "write dst_pmd = null" in out
+    assert "!! 88: BUG_ON" in out
+
+
+def test_property_selection_and_trace_roundtrip(tmp_path: Path) -> None:
+    trace = tmp_path / "t.json"
+    code, out, _ = cli(REMAP, "-D", "RECHECK_PMD=false", "-p", "page_table.pte.requires", "--trace-out", str(trace))
+    assert code == 1 and "requires" in out and trace.exists()
+    data = json.loads(trace.read_text())
+    assert data["#meta"]["format"] == "ITF" and data["vars"] and len(data["states"]) >= 2
+    code, out, _ = cli("replay", str(trace))
+    assert code == 1 and out.startswith("REPLAY OK")
+
+
+def test_replay_rejects_a_trace_that_no_longer_matches(tmp_path: Path) -> None:
+    trace = tmp_path / "t.json"
+    cli(REMAP, "-D", "RECHECK_PMD=false", "--trace-out", str(trace))
+    data = json.loads(trace.read_text())
+    data["#meta"]["modelcheck"]["params"]["RECHECK_PMD"] = "true"
+    trace.write_text(json.dumps(data))
+    code, out, _ = cli("replay", str(trace))
+    assert code == 2 and out.startswith("REPLAY FAILED")
+
+
+def test_unknown_when_a_bound_is_hit() -> None:
+    code, out, _ = cli(REMAP, "--max-states", "50")
+    assert code == 3 and "UNKNOWN: --max-states 50 reached" in out and "HOLDS" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["nosuch.spec"], "nosuch.spec: error: cannot read spec"),
+        (["-D", "RECHECK=false", REMAP], "no param named 'RECHECK'"),
+        (["-D", "RECHECK_PMD", REMAP], "expected NAME=VALUE"),
+        (["-p", "no_pte_lots", REMAP], "did you mean 'no_pte_lost'?"),
+        (["check"], "the following arguments are required: spec"),
+    ],
+)
+def test_input_errors_exit_2_without_traceback(argv: list[str], fragment: str) -> None:
+    code, out, err = cli(*argv)
+    assert code == 2
+    assert fragment in err
+    assert "Traceback" not in err + out
+
+
+def test_spec_errors_show_file_line_col_caret_and_hint(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.spec"
+    spec.write_text("lock m: mutex\nthread t {\n    spin_lock(m)\n}\n")
+    code, _, err = cli(str(spec))
+    assert code == 2
+    assert f"{spec}:3:15: error: spin_lock() needs a spinlock, but this is a mutex [lock]" in err
+    assert "    spin_lock(m)\n" in err and "^" in err
+    assert "hint: for a mutex use mutex_lock" in err
+
+
+def test_test_command_reports_each_expectation() -> None:
+    code, out, _ = cli("test", str(ROOT / "specs"))
+    assert code == 0
+    assert "[RECHECK_PMD=false RACER=zap] expect violation BUG_ON: VIOLATED" in out
+    assert out.strip().endswith("8 passed, 0 failed")
+
+
+def test_test_command_fails_when_an_expectation_fails(tmp_path: Path) -> None:
+    spec = tmp_path / "wrong.spec"
+    spec.write_text("shared x: bool\nthread t { x = true }\ninvariant never: !x\nexpect holds never\n")
+    code, out, _ = cli("test", str(spec))
+    assert code == 1 and out.startswith("FAIL ") and "0 passed, 1 failed" in out
+
+
+def test_dump_stages() -> None:
+    code, out, _ = cli("dump", "--stage", "ir", REMAP)
+    assert code == 0 and "thread mover" in out and "slot" in out
+    code, out, _ = cli("dump", "--stage", "code", REMAP)
+    assert code == 0 and "def t0_pc0(s):" in out
+
+
+def test_output_is_deterministic() -> None:
+    a = cli("-D", "RECHECK_PMD=false", REMAP)[1]
+    b = cli("-D", "RECHECK_PMD=false", REMAP)[1]
+    strip = [line for line in a.splitlines() if " s" not in line[-3:]]
+    assert [line for line in b.splitlines() if " s" not in line[-3:]] == strip
