@@ -50,7 +50,7 @@ def run_check(
     path: str,
     defines: Mapping[str, str] | None = None,
     props: list[str] | None = None,
-    limits: Limits = Limits(),
+    limits: Limits | None = None,
     progress: Callable[[Stats], None] | None = None,
 ) -> CheckRun:
     """Check a spec: explore every interleaving for the selected properties (all by default)."""
@@ -58,7 +58,7 @@ def run_check(
     if props:
         _validate_props(model, props)
     compiled = compile_model(model, props or None)
-    result = explore(compiled, limits, progress)
+    result = explore(compiled, limits or Limits(), progress)
     trace = None
     if result.verdict == VIOLATED and result.violation is not None and result.violation.path:
         trace = build_trace(compiled, result.violation)
@@ -72,8 +72,16 @@ def _validate_props(model: ir.Model, props: list[str]) -> None:
     valid = set(PROPERTY_KINDS) | {name for _, name in model.properties}
     for p in props:
         if p not in valid:
-            raise SpecError([Diagnostic(Span("<command line>", 0, 0, 0, 0), "usage",
-                                        f"--property {p}: no such property", did_you_mean(p, valid))])
+            raise SpecError(
+                [
+                    Diagnostic(
+                        Span("<command line>", 0, 0, 0, 0),
+                        "usage",
+                        f"--property {p}: no such property",
+                        did_you_mean(p, valid),
+                    )
+                ]
+            )
 
 
 # ---------------------------------------------------------------- spec tests
@@ -104,7 +112,8 @@ def param_settings(spec: S.Spec) -> list[dict[str, str]]:
             in_when.update(_names_in(d.when))
     for p in params:
         finite = isinstance(p.type, (S.BoolType, S.InlineEnumType)) or (
-            isinstance(p.type, S.NamedType) and param_domain(spec, p.name) is not None)
+            isinstance(p.type, S.NamedType) and param_domain(spec, p.name) is not None
+        )
         if finite or p.name in in_when:
             names.append(p.name)
     domains = []
@@ -112,9 +121,17 @@ def param_settings(spec: S.Spec) -> list[dict[str, str]]:
         dom = param_domain(spec, n)
         if dom is None:
             decl = next(p for p in params if p.name == n)
-            raise SpecError([Diagnostic(decl.span, "structure", f"param '{n}' in a `when` clause must be a bool, "
-                                        "an enum or a small int range so `modelcheck test` can try every value")],
-                            spec.source)
+            raise SpecError(
+                [
+                    Diagnostic(
+                        decl.span,
+                        "structure",
+                        f"param '{n}' in a `when` clause must be a bool, "
+                        "an enum or a small int range so `modelcheck test` can try every value",
+                    )
+                ],
+                spec.source,
+            )
         domains.append(dom)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*domains)]
 
@@ -136,7 +153,7 @@ def _names_in(e: S.Expr) -> list[str]:
     return out
 
 
-def test_spec(path: str, limits: Limits = Limits()) -> list[ExpectOutcome]:
+def test_spec(path: str, limits: Limits | None = None) -> list[ExpectOutcome]:
     """Check every `expect` clause of a spec under every relevant param setting."""
     spec = read_spec(path)
     outcomes = []
@@ -148,22 +165,22 @@ def test_spec(path: str, limits: Limits = Limits()) -> list[ExpectOutcome]:
                 continue
             props = [ex.prop] if ex.prop else None
             compiled = compile_model(model, props)
-            result = explore(compiled, limits)
+            result = explore(compiled, limits or Limits())
             shown = {n: v for n, v in model.params if n in setting}
             if ex.kind == "holds":
                 passed = result.verdict == HOLDS
                 detail = "" if passed else _why(result)
             else:
                 v = result.violation
-                passed = result.verdict == VIOLATED and v is not None and (
-                    not ex.prop or ex.prop in (v.kind, v.name))
+                passed = result.verdict == VIOLATED and v is not None and (not ex.prop or ex.prop in (v.kind, v.name))
                 detail = _why(result) if result.verdict != HOLDS else "no violation found"
                 if passed and v is not None:
                     detail = f"{v.kind} {v.name}: {v.message}"
                     if result.violation and result.violation.path:
                         detail += f" ({len(result.violation.path)} steps)"
-            outcomes.append(ExpectOutcome(path, shown, ex.kind, ex.prop, ex.span.line, passed, result.verdict,
-                                          detail, result.stats))
+            outcomes.append(
+                ExpectOutcome(path, shown, ex.kind, ex.prop, ex.span.line, passed, result.verdict, detail, result.stats)
+            )
     return outcomes
 
 
@@ -235,8 +252,12 @@ def replay(trace_path: str) -> ReplayOutcome:
             if isinstance(r, int):
                 err = compiled.errors[r]
                 if k == len(path) - 1 and err.name == expected["name"]:
-                    return ReplayOutcome(True, f"confirmed: step {k + 1} ({model.threads[tid].name}) violates "
-                                         f"{err.name}: {err.message} at {err.span}", None)
+                    return ReplayOutcome(
+                        True,
+                        f"confirmed: step {k + 1} ({model.threads[tid].name}) violates "
+                        f"{err.name}: {err.message} at {err.span}",
+                        None,
+                    )
                 return ReplayOutcome(False, f"step {k + 1} fails with {err.name} instead", None)
             s = r
         if k + 1 < len(states) and not same(k + 1, s):
@@ -245,9 +266,9 @@ def replay(trace_path: str) -> ReplayOutcome:
     if bad is not None and compiled.errors[bad].name == expected["name"]:
         err = compiled.errors[bad]
         return ReplayOutcome(True, f"confirmed: after {len(path)} steps {err.name} is violated ({err.span})", None)
-    if expected["kind"] in ("deadlock",):
-        if all(table[s[pc]](s) is None for pc, table in compiled.tables) and not compiled.done(s):
-            return ReplayOutcome(True, f"confirmed: after {len(path)} steps no thread can move", None)
+    stuck = all(table[s[pc]](s) is None for pc, table in compiled.tables) and not compiled.done(s)
+    if expected["kind"] == "deadlock" and stuck:
+        return ReplayOutcome(True, f"confirmed: after {len(path)} steps no thread can move", None)
     return ReplayOutcome(False, f"the trace ends without violating {expected['name']}", None)
 
 

@@ -7,6 +7,7 @@ every user error as a Diagnostic with a span and, where it helps, a hint.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -60,9 +61,21 @@ OTHER_BUILTINS = (
 )
 BUILTINS = tuple(LOCK_OPS) + ACCESS_OPS + OTHER_BUILTINS
 # Builtins that may appear inside an expression (they yield a value).
-VALUE_BUILTINS = {"spin_trylock", "mutex_trylock", "down_write_trylock", "down_read_trylock",
-                  "READ_ONCE", "cmpxchg", "xchg", "fetch_add", "fetch_sub", "alloc",
-                  "holds", "live", "freed"}
+VALUE_BUILTINS = {
+    "spin_trylock",
+    "mutex_trylock",
+    "down_write_trylock",
+    "down_read_trylock",
+    "READ_ONCE",
+    "cmpxchg",
+    "xchg",
+    "fetch_add",
+    "fetch_sub",
+    "alloc",
+    "holds",
+    "live",
+    "freed",
+}
 PURE_BUILTINS = {"holds", "live", "freed"}
 
 
@@ -174,17 +187,19 @@ class _Checker:
                 pass
         unknown = sorted(set(self.defines) - set(self.params))
         for name in unknown:
-            self.err(Span("<command line>", 0, 0, 0, 0), "define", f"-D {name}: no param named '{name}'",
-                     did_you_mean(name, list(self.params)))
+            self.err(
+                Span("<command line>", 0, 0, 0, 0),
+                "define",
+                f"-D {name}: no param named '{name}'",
+                did_you_mean(name, list(self.params)),
+            )
         for d in decls:
             if isinstance(d, S.StructDecl):
                 self.struct_decls[d.name] = d
         for d in decls:
             if isinstance(d, S.StructDecl):
-                try:
+                with contextlib.suppress(_Abort):
                     self._struct(d, ())
-                except _Abort:
-                    pass
         for d in decls:
             try:
                 if isinstance(d, S.PoolDecl):
@@ -202,8 +217,7 @@ class _Checker:
             if isinstance(d, S.VarDecl) and d.init is not None and d.name in self.globals:
                 try:
                     sym = self.globals[d.name]
-                    init = self.const_expr(d.init, sym.type)
-                    self.global_inits[d.name] = init
+                    self.global_inits[d.name] = self.const_expr(d.init, sym.type)
                 except _Abort:
                     pass
         self._check_recursion()
@@ -215,17 +229,13 @@ class _Checker:
         procs = []
         for d in decls:
             if isinstance(d, S.ProcDecl):
-                try:
+                with contextlib.suppress(_Abort):
                     procs.append(self._proc(d))
-                except _Abort:
-                    pass
         threads = []
         for d in decls:
             if isinstance(d, S.ThreadDecl):
-                try:
+                with contextlib.suppress(_Abort):
                     threads.append(self._thread(d))
-                except _Abort:
-                    pass
         invariants = []
         for d in decls:
             if isinstance(d, S.InvariantDecl):
@@ -242,16 +252,18 @@ class _Checker:
             if isinstance(d, S.InitDecl):
                 init.extend(self._init(d))
         if not threads and not self.diags:
-            self.err(Span(self.spec.file, 1, 1, 1, 1), "structure", "the spec declares no thread",
-                     "add `thread NAME { ... }`: the checker explores the interleavings of threads")
+            self.err(
+                Span(self.spec.file, 1, 1, 1, 1),
+                "structure",
+                "the spec declares no thread",
+                "add `thread NAME { ... }`: the checker explores the interleavings of threads",
+            )
         expects = []
         prop_names = {i.name for i in invariants} | self.asserts | self.contract_props
         for d in decls:
             if isinstance(d, S.ExpectDecl):
-                try:
+                with contextlib.suppress(_Abort):
                     expects.append(self._expect(d, prop_names))
-                except _Abort:
-                    pass
         if self.diags:
             return None
         return T.CheckedSpec(
@@ -311,8 +323,12 @@ class _Checker:
         if isinstance(ty, T.EnumT):
             if text in ty.members:
                 return ty.members.index(text)
-            raise self.err(where, "define", f"-D {d.name}={raw}: expected one of {', '.join(ty.members)}",
-                           did_you_mean(text, list(ty.members)))
+            raise self.err(
+                where,
+                "define",
+                f"-D {d.name}={raw}: expected one of {', '.join(ty.members)}",
+                did_you_mean(text, list(ty.members)),
+            )
         assert isinstance(ty, T.IntT)
         try:
             value = int(text, 0)
@@ -417,8 +433,7 @@ class _Checker:
                     if f.guarded_by is not None:
                         guard = self._contract_expr(f.guarded_by, st, scope)
                         if not isinstance(guard.ty, T.LockT):
-                            raise self.err(f.guarded_by.span, "lock",
-                                           f"guarded_by names {guard.ty}, not a lock")
+                            raise self.err(f.guarded_by.span, "lock", f"guarded_by names {guard.ty}, not a lock")
                         self.contract_props.add(f"{name}.{f.name}.guarded_by")
                     if f.requires is not None:
                         req = self._contract_expr(f.requires, st, scope)
@@ -442,8 +457,9 @@ class _Checker:
 
     def _pool(self, d: S.PoolDecl) -> None:
         if d.struct not in self.structs:
-            raise self.err(d.span, "name", f"'{d.struct}' is not a struct",
-                           did_you_mean(d.struct, list(self.struct_decls)))
+            raise self.err(
+                d.span, "name", f"'{d.struct}' is not a struct", did_you_mean(d.struct, list(self.struct_decls))
+            )
         size = self.const_int(d.size, lo=1)
         allocated = size if d.allocated is None else self.const_int(d.allocated, lo=0)
         if allocated > size:
@@ -462,7 +478,7 @@ class _Checker:
     def _check_recursion(self) -> None:
         import networkx as nx
 
-        graph: nx.DiGraph = nx.DiGraph()
+        graph: nx.DiGraph[str] = nx.DiGraph()
         for name, d in self.proc_decls.items():
             graph.add_node(name)
             for callee in _called_names(d.body):
@@ -471,8 +487,12 @@ class _Checker:
         for cycle in sorted(nx.simple_cycles(graph), key=lambda c: sorted(c)):
             first = sorted(cycle)[0]
             d = self.proc_decls[first]
-            self.err(d.span, "structure", f"proc '{first}' is recursive ({' -> '.join([*cycle, cycle[0]])})",
-                     "procs are inlined at their call sites, so they cannot recurse")
+            self.err(
+                d.span,
+                "structure",
+                f"proc '{first}' is recursive ({' -> '.join([*cycle, cycle[0]])})",
+                "procs are inlined at their call sites, so they cannot recurse",
+            )
             break
 
     # ------------------------------------------------------------ threads and procs
@@ -490,8 +510,12 @@ class _Checker:
                 else:
                     raise self.err(st.span, "type", f"local '{st.name}' needs a type or an initial value")
                 if _contains_lock(ty):
-                    raise self.err(st.span, "type", "a local variable cannot hold a lock",
-                                   "declare the lock as `lock NAME: kind` or as a struct field")
+                    raise self.err(
+                        st.span,
+                        "type",
+                        "a local variable cannot hold a lock",
+                        "declare the lock as `lock NAME: kind` or as a struct field",
+                    )
                 sym = T.VarSym(st.name, "local", ty, st.span, scope.owner)
                 scope.locals[st.name] = sym
                 scope.order.append(sym)
@@ -505,14 +529,26 @@ class _Checker:
         ty = te.ty
         if isinstance(ty, T.IntT):
             if isinstance(te, T.TConst):
-                raise self.err(init.span, "type", "cannot infer the range of an int local",
-                               "declare it with a type: `var x: int[0..3] = ...`")
+                raise self.err(
+                    init.span,
+                    "type",
+                    "cannot infer the range of an int local",
+                    "declare it with a type: `var x: int[0..3] = ...`",
+                )
             if ty.lo is None:
-                raise self.err(init.span, "type", "cannot infer the range of an int local",
-                               "declare it with a type: `var x: int[0..3] = ...`")
+                raise self.err(
+                    init.span,
+                    "type",
+                    "cannot infer the range of an int local",
+                    "declare it with a type: `var x: int[0..3] = ...`",
+                )
         if isinstance(ty, (T.NullT, T.VoidT, T.PoolT)):
-            raise self.err(init.span, "type", f"cannot infer a local's type from {ty}",
-                           "declare it with a type: `var t: ref POOL = null`")
+            raise self.err(
+                init.span,
+                "type",
+                f"cannot infer a local's type from {ty}",
+                "declare it with a type: `var t: ref POOL = null`",
+            )
         return ty
 
     def _thread(self, d: S.ThreadDecl) -> T.Thread:
@@ -547,15 +583,17 @@ class _Checker:
         out: list[T.TStmt] = []
         for st in _walk_stmts(d.body):
             if not isinstance(st, (S.AssignStmt, S.IfStmt)):
-                self.err(st.span, "structure", "init { } may only assign (and branch on params)",
-                         "the initial state is built before any thread runs")
+                self.err(
+                    st.span,
+                    "structure",
+                    "init { } may only assign (and branch on params)",
+                    "the initial state is built before any thread runs",
+                )
         if self.diags:
             return out
         for st in d.body:
-            try:
+            with contextlib.suppress(_Abort):
                 out.extend(self.stmt(st, scope, in_atomic=True, loops=0, first=False))
-            except _Abort:
-                pass
         for t in out:
             for sub in _stmt_exprs(t):
                 self._no_effects(sub, "init { }")
@@ -575,10 +613,8 @@ class _Checker:
     def block(self, body: tuple[S.Stmt, ...], scope: _Scope, in_atomic: bool, loops: int) -> tuple[T.TStmt, ...]:
         out: list[T.TStmt] = []
         for i, st in enumerate(body):
-            try:
+            with contextlib.suppress(_Abort):
                 out.extend(self.stmt(st, scope, in_atomic, loops, first=(i == 0)))
-            except _Abort:
-                pass
         return tuple(out)
 
     def stmt(self, st: S.Stmt, scope: _Scope, in_atomic: bool, loops: int, first: bool) -> list[T.TStmt]:
@@ -595,8 +631,12 @@ class _Checker:
             value = self.expr(st.value, scope, target.ty)
             self.expect_type(value, target.ty, st.value.span)
             if _contains_lock(target.ty):
-                raise self.err(st.target.span, "type", "locks cannot be assigned",
-                               "use spin_lock/spin_unlock (or the mutex/rwsem operations)")
+                raise self.err(
+                    st.target.span,
+                    "type",
+                    "locks cannot be assigned",
+                    "use spin_lock/spin_unlock (or the mutex/rwsem operations)",
+                )
             return [T.TAssign(st.span, target, value, _text(src, st.span))]
         if isinstance(st, S.CallStmt):
             return self._call_stmt(st, scope, in_atomic, first)
@@ -615,8 +655,9 @@ class _Checker:
             if in_atomic:
                 raise self.err(st.span, "structure", "goto is not allowed inside atomic { }")
             if st.label not in scope.labels:
-                raise self.err(st.span, "name", f"no label '{st.label}' in '{scope.owner}'",
-                               did_you_mean(st.label, scope.labels))
+                raise self.err(
+                    st.span, "name", f"no label '{st.label}' in '{scope.owner}'", did_you_mean(st.label, scope.labels)
+                )
             return [T.TGoto(st.span, st.label)]
         if isinstance(st, S.LabelStmt):
             if in_atomic:
@@ -643,8 +684,12 @@ class _Checker:
             return [T.TChoose(st.span, tuple(self.block(b, scope, in_atomic, loops) for b in st.branches))]
         if isinstance(st, S.AwaitStmt):
             if in_atomic and not first:
-                raise self.err(st.span, "structure", "await may only be the first statement of atomic {{ }}",
-                               "a step blocks as a whole or not at all")
+                raise self.err(
+                    st.span,
+                    "structure",
+                    "await may only be the first statement of atomic {{ }}",
+                    "a step blocks as a whole or not at all",
+                )
             cond = self.expr(st.cond, scope, T.BOOL)
             self.expect_type(cond, T.BOOL, st.cond.span)
             self._no_effects(cond, "an await condition")
@@ -682,8 +727,12 @@ class _Checker:
             kind = LOCK_OPS.get(e.name, ("", ""))[1]
             blocking = kind in ("acquire", "acquire_read") or e.name == "synchronize_rcu"
             if in_atomic and blocking and not first:
-                raise self.err(st.span, "structure", f"{e.name} may only be the first statement of atomic {{ }}",
-                               "a step blocks as a whole or not at all")
+                raise self.err(
+                    st.span,
+                    "structure",
+                    f"{e.name} may only be the first statement of atomic {{ }}",
+                    "a step blocks as a whole or not at all",
+                )
             if e.name in PURE_BUILTINS:
                 raise self.err(st.span, "structure", f"the value of {e.name}() is unused")
         return [T.TEval(st.span, e, text)]
@@ -700,8 +749,9 @@ class _Checker:
     def lvalue(self, e: S.Expr, scope: _Scope) -> T.TExpr:
         te = self.expr(e, scope, None)
         if not _is_lvalue(te):
-            raise self.err(e.span, "type", "cannot assign to this expression",
-                           "assign to a variable, a field or an array element")
+            raise self.err(
+                e.span, "type", "cannot assign to this expression", "assign to a variable, a field or an array element"
+            )
         root = _lvalue_root(te)
         if scope.in_property:
             raise self.err(e.span, "structure", "a property cannot assign")
@@ -794,8 +844,12 @@ class _Checker:
             return T.TConst(e.span, enum, enum.members.index(n))
         choices = [*scope.locals, *self.globals, *self.params, *self.pools, *self._all_enum_members()]
         if n in self.threads:
-            raise self.err(e.span, "name", f"thread '{n}' cannot be used as a value here",
-                           "properties may read a thread's locals as `thread.var`")
+            raise self.err(
+                e.span,
+                "name",
+                f"thread '{n}' cannot be used as a value here",
+                "properties may read a thread's locals as `thread.var`",
+            )
         raise self.err(e.span, "name", f"name '{n}' is not defined", did_you_mean(n, choices))
 
     def _all_enum_members(self) -> list[str]:
@@ -851,8 +905,12 @@ class _Checker:
             raise self.err(e.span, "type", f"{ty} has no fields", "fields belong to structs and refs to pool objects")
         f = struct.field(e.name)
         if f is None:
-            raise self.err(e.span, "name", f"struct '{struct.name}' has no field '{e.name}'",
-                           did_you_mean(e.name, [x.name for x in struct.fields]))
+            raise self.err(
+                e.span,
+                "name",
+                f"struct '{struct.name}' has no field '{e.name}'",
+                did_you_mean(e.name, [x.name for x in struct.fields]),
+            )
         if isinstance(base, T.TConst) and isinstance(ty, T.RefT) and base.value == 0:
             raise self.err(e.span, "type", "dereference of null")
         return T.TField(e.span, f.type, base, e.name, f.ghost)
@@ -879,8 +937,12 @@ class _Checker:
             self.thread_locals[name] = dict(sub.locals)
         sym = self.thread_locals[name].get(e.name)
         if sym is None:
-            raise self.err(e.span, "name", f"thread '{name}' has no local '{e.name}'",
-                           did_you_mean(e.name, list(self.thread_locals[name])))
+            raise self.err(
+                e.span,
+                "name",
+                f"thread '{name}' has no local '{e.name}'",
+                did_you_mean(e.name, list(self.thread_locals[name])),
+            )
         return T.TThreadLocal(e.span, sym.type, name, instance, sym)
 
     def _index(self, e: S.IndexAccess, scope: _Scope) -> T.TExpr:
@@ -891,8 +953,9 @@ class _Checker:
         if isinstance(base.ty, T.PoolT):
             size = base.ty.size
             if isinstance(index, T.TConst) and not 0 <= index.value < size:
-                raise self.err(e.index.span, "bounds", f"index {index.value} is out of range for pool "
-                               f"'{base.ty.name}' of {size}")
+                raise self.err(
+                    e.index.span, "bounds", f"index {index.value} is out of range for pool '{base.ty.name}' of {size}"
+                )
             return T.TPoolElem(e.span, T.RefT(base.ty.name), base.ty.name, index)
         if isinstance(base.ty, T.ArrayT):
             if isinstance(index, T.TConst) and not 0 <= index.value < base.ty.size:
@@ -909,10 +972,9 @@ class _Checker:
             self.expect_type(right, T.BOOL, e.right.span)
             return _fold(T.TBinary(e.span, T.BOOL, op, left, right))
         if op in ("==", "!="):
-            left = self.expr(e.left, scope, None) if not isinstance(e.left, S.Name) else None
-            right = self.expr(e.right, scope, left.ty if left else None)
-            if left is None:
-                left = self.expr(e.left, scope, right.ty)
+            first = self.expr(e.left, scope, None) if not isinstance(e.left, S.Name) else None
+            right = self.expr(e.right, scope, first.ty if first else None)
+            left = first if first is not None else self.expr(e.left, scope, right.ty)
             if not (_assignable(left.ty, right.ty) or _assignable(right.ty, left.ty)):
                 raise self.err(e.span, "type", f"cannot compare {left.ty} with {right.ty}")
             if _contains_lock(left.ty):
@@ -954,7 +1016,9 @@ class _Checker:
             raise self.err(e.span, "structure", "BUG_ON is a statement, not a value")
         if name not in BUILTINS:
             choices = [*BUILTINS, *self.proc_decls, *self.structs]
-            raise self.err(e.func.span, "name", f"'{name}' is not a builtin, proc or struct", did_you_mean(name, choices))
+            raise self.err(
+                e.func.span, "name", f"'{name}' is not a builtin, proc or struct", did_you_mean(name, choices)
+            )
         if scope.in_property and name not in PURE_BUILTINS:
             raise self.err(e.span, "structure", f"{name}() has an effect and cannot appear in a property")
         if not statement and name not in VALUE_BUILTINS:
@@ -968,13 +1032,17 @@ class _Checker:
                 raise self.err(args[0].span, "lock", f"{name}() needs a {kind or 'lock'}, found {lock.ty}")
             if kind is not None and lock.ty.kind != kind:
                 ops = sorted(n for n, (k, _) in LOCK_OPS.items() if k == lock.ty.kind)
-                raise self.err(args[0].span, "lock", f"{name}() needs a {kind}, but this is a {lock.ty.kind}",
-                               "for a " + lock.ty.kind + " use " + ", ".join(ops))
-            targs: tuple[T.TExpr, ...] = (lock,)
+                raise self.err(
+                    args[0].span,
+                    "lock",
+                    f"{name}() needs a {kind}, but this is a {lock.ty.kind}",
+                    "for a " + lock.ty.kind + " use " + ", ".join(ops),
+                )
+            lock_args: tuple[T.TExpr, ...] = (lock,)
             if nargs == 2:
-                targs = (lock, T.TConst(args[1].span, T.INT, self.const_int(args[1], lo=0)))
+                lock_args = (lock, T.TConst(args[1].span, T.INT, self.const_int(args[1], lo=0)))
             ty: T.Type = T.BOOL if LOCK_OPS.get(name, ("", "try"))[1].startswith("try") or name == "holds" else T.VOID
-            return T.TBuiltin(e.span, ty, name, targs)
+            return T.TBuiltin(e.span, ty, name, lock_args)
         if name in ("rcu_read_lock", "rcu_read_unlock", "synchronize_rcu"):
             self._positional(e, 0)
             return T.TBuiltin(e.span, T.VOID, name, ())
@@ -987,8 +1055,12 @@ class _Checker:
         if name == "alloc":
             args = self._positional(e, 1)
             if not isinstance(args[0], S.Name) or args[0].name not in self.pools:
-                raise self.err(args[0].span, "type", "alloc() needs a pool name",
-                               did_you_mean(getattr(args[0], "name", ""), list(self.pools)))
+                raise self.err(
+                    args[0].span,
+                    "type",
+                    "alloc() needs a pool name",
+                    did_you_mean(getattr(args[0], "name", ""), list(self.pools)),
+                )
             return T.TBuiltin(e.span, T.RefT(args[0].name), name, ())
         # access ops: first argument is a location
         nargs = {"READ_ONCE": 1, "WRITE_ONCE": 2, "cmpxchg": 3, "xchg": 2, "fetch_add": 2, "fetch_sub": 2}[name]
@@ -1018,8 +1090,12 @@ class _Checker:
             if isinstance(a, S.KwArg):
                 f = st.field(a.name)
                 if f is None:
-                    raise self.err(a.span, "name", f"struct '{st.name}' has no field '{a.name}'",
-                                   did_you_mean(a.name, [x.name for x in st.fields]))
+                    raise self.err(
+                        a.span,
+                        "name",
+                        f"struct '{st.name}' has no field '{a.name}'",
+                        did_you_mean(a.name, [x.name for x in st.fields]),
+                    )
                 if a.name in given:
                     raise self.err(a.span, "name", f"field '{a.name}' is given twice")
                 value = self.expr(a.value, scope, f.type)
@@ -1154,8 +1230,9 @@ def _lvalue_root(e: T.TExpr) -> T.TExpr:
 
 def _default(ty: T.Type, span: Span) -> T.TExpr:
     if isinstance(ty, T.StructT):
-        return T.TStruct(span, ty, tuple(f.default if f.default is not None else _default(f.type, span)
-                                         for f in ty.fields))
+        return T.TStruct(
+            span, ty, tuple(f.default if f.default is not None else _default(f.type, span) for f in ty.fields)
+        )
     if isinstance(ty, T.IntT):
         return T.TConst(span, ty, ty.lo if ty.lo is not None and ty.lo > 0 else 0)
     if isinstance(ty, T.ArrayT):
@@ -1195,10 +1272,17 @@ def _fold(e: T.TExpr) -> T.TExpr:
     if op in ("/", "%") and b == 0:
         return e
     value = {
-        "==": lambda: int(a == b), "!=": lambda: int(a != b), "<": lambda: int(a < b),
-        "<=": lambda: int(a <= b), ">": lambda: int(a > b), ">=": lambda: int(a >= b),
-        "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-        "/": lambda: int(a / b), "%": lambda: a - b * int(a / b),
+        "==": lambda: int(a == b),
+        "!=": lambda: int(a != b),
+        "<": lambda: int(a < b),
+        "<=": lambda: int(a <= b),
+        ">": lambda: int(a > b),
+        ">=": lambda: int(a >= b),
+        "+": lambda: a + b,
+        "-": lambda: a - b,
+        "*": lambda: a * b,
+        "/": lambda: int(a / b),
+        "%": lambda: a - b * int(a / b),
     }[op]()
     ty = T.BOOL if e.ty == T.BOOL else T.IntT(value, value)
     return T.TConst(e.span, ty, value)

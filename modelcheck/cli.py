@@ -37,10 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     c = sub.add_parser("check", help="check one spec (the default command)")
     c.add_argument("spec")
-    c.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a param")
-    c.add_argument("--property", "-p", action="append", default=[], metavar="NAME",
-                   help="check only this property or property kind (repeatable)")
+    c.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE", help="override a param")
+    c.add_argument(
+        "--property",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="check only this property or property kind (repeatable)",
+    )
     c.add_argument("--max-states", type=int, metavar="N")
     c.add_argument("--max-depth", type=int, metavar="N")
     c.add_argument("--timeout", type=float, metavar="SECONDS")
@@ -70,11 +75,17 @@ def _defines(items: list[str]) -> dict[str, str]:
 
 def main(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     """Run the command line; return the exit code."""
-    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-") or (
-        argv and argv[0].startswith("-D") and len(argv) > 1
+    if (
+        (
+            argv
+            and argv[0] not in COMMANDS
+            and not argv[0].startswith("-")
+            or (argv and argv[0].startswith("-D") and len(argv) > 1)
+        )
+        or argv
+        and argv[0].startswith("-")
+        and argv[0] not in ("-h", "--help", "--version")
     ):
-        argv = ["check", *argv]
-    elif argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv = ["check", *argv]
     try:
         args = _parser().parse_args(argv)
@@ -159,9 +170,10 @@ def _test(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             setting = " ".join(f"{k}={v}" for k, v in o.params.items())
             what = f"expect {o.kind}" + (f" {o.prop}" if o.prop else "")
             mark = "PASS " if o.passed else "FAIL "
-            stdout.write(f"{mark}{f}:{o.line} [{setting or 'defaults'}] {what}: {o.verdict}, "
-                         f"{o.stats.states:,} states, {o.stats.seconds:.2f} s"
-                         + (f" - {o.detail}" if o.detail else "") + "\n")
+            stdout.write(
+                f"{mark}{f}:{o.line} [{setting or 'defaults'}] {what}: {o.verdict}, "
+                f"{o.stats.states:,} states, {o.stats.seconds:.2f} s" + (f" - {o.detail}" if o.detail else "") + "\n"
+            )
             passed += o.passed
             failed += not o.passed
     stdout.write(f"{passed} passed, {failed} failed" + (f", {errors} errors" if errors else "") + "\n")

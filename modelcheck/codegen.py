@@ -150,8 +150,11 @@ class _Gen:
         raise AssertionError(f"unhandled {e!r}")
 
     def readers_mask(self, var: str, exclude: int | None) -> str:
-        parts = [f"({1 << t.index} if {var}[{t.rcu_slot}] else 0)" for t in self.model.threads
-                 if t.rcu_slot >= 0 and t.index != exclude]
+        parts = [
+            f"({1 << t.index} if {var}[{t.rcu_slot}] else 0)"
+            for t in self.model.threads
+            if t.rcu_slot >= 0 and t.index != exclude
+        ]
         return "(" + " | ".join(parts) + ")" if parts else "0"
 
     # ------------------------------------------------------------ code emission
@@ -182,8 +185,9 @@ class _Gen:
         source = "\n".join(self.lines) + "\n"
         namespace: dict[str, Any] = {"_Fail": _Fail}
         exec(compile(source, f"<modelcheck:{m.file}>", "exec"), namespace)  # noqa: S102 - our own generated code
-        compiled = Compiled(m, self.errors, [], lambda s: None, None, end_pcs, self.deadlock, self.lock_order,
-                            source=source)
+        compiled = Compiled(
+            m, self.errors, [], lambda s: None, None, end_pcs, self.deadlock, self.lock_order, source=source
+        )
 
         def edge(v: tuple[int, ...], tid: int, cls: str, err: int) -> None:
             me = tid + 1
@@ -478,11 +482,20 @@ def evaluate(e: ir.Expr, s: tuple[int, ...]) -> int:
     if isinstance(e, ir.Bin):
         a, b = evaluate(e.a, s), evaluate(e.b, s)
         ops: dict[str, Callable[[], int]] = {
-            "&&": lambda: int(bool(a) and bool(b)), "||": lambda: int(bool(a) or bool(b)),
-            "==>": lambda: int((not a) or bool(b)), "==": lambda: int(a == b), "!=": lambda: int(a != b),
-            "<": lambda: int(a < b), "<=": lambda: int(a <= b), ">": lambda: int(a > b),
-            ">=": lambda: int(a >= b), "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-            "/": lambda: _div(a, b) if b else 0, "%": lambda: _mod(a, b) if b else 0,
+            "&&": lambda: int(bool(a) and bool(b)),
+            "||": lambda: int(bool(a) or bool(b)),
+            "==>": lambda: int((not a) or bool(b)),
+            "==": lambda: int(a == b),
+            "!=": lambda: int(a != b),
+            "<": lambda: int(a < b),
+            "<=": lambda: int(a <= b),
+            ">": lambda: int(a > b),
+            ">=": lambda: int(a >= b),
+            "+": lambda: a + b,
+            "-": lambda: a - b,
+            "*": lambda: a * b,
+            "/": lambda: _div(a, b) if b else 0,
+            "%": lambda: _mod(a, b) if b else 0,
         }
         return ops[e.op]()
     if isinstance(e, ir.Held):

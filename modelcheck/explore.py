@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from . import ir
 from .codegen import Compiled, address, format_slot
@@ -79,7 +80,7 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
     ntables = list(enumerate(tables))
     # Try the thread that made the last step first: among the shortest paths to a state,
     # the one found first then has fewer context switches.
-    orders = [ntables[k:k + 1] + ntables[:k] + ntables[k + 1:] for k in range(len(ntables))]
+    orders = [ntables[k : k + 1] + ntables[:k] + ntables[k + 1 :] for k in range(len(ntables))]
     orders.append(ntables)  # after an RCU callback step
 
     def stats() -> Stats:
@@ -107,16 +108,24 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
     try:
         while frontier:
             if limits.max_depth is not None and depth >= limits.max_depth:
-                return Result(UNKNOWN, stats(), reason=f"--max-depth {limits.max_depth} reached: every state "
-                              f"within {depth} steps was explored and none violates a property")
+                return Result(
+                    UNKNOWN,
+                    stats(),
+                    reason=f"--max-depth {limits.max_depth} reached: every state "
+                    f"within {depth} steps was explored and none violates a property",
+                )
             nxt: list[int] = []
             for i in frontier:
                 s = states[i]
                 expanded += 1
                 if expanded & 1023 == 0:
                     if limits.timeout is not None and time.monotonic() - t0 > limits.timeout:
-                        return Result(UNKNOWN, stats(), reason=f"--timeout {limits.timeout:g}s reached after "
-                                      f"{len(states)} states (complete to depth {depth})")
+                        return Result(
+                            UNKNOWN,
+                            stats(),
+                            reason=f"--timeout {limits.timeout:g}s reached after "
+                            f"{len(states)} states (complete to depth {depth})",
+                        )
                     if progress is not None:
                         progress(stats())
                 moved = False
@@ -125,6 +134,7 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
                     if r is None:
                         continue
                     moved = True
+                    succs: Any
                     if type(r) is tuple:
                         succs = ((0, r),)
                     elif type(r) is list:
@@ -148,8 +158,11 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
                             return violated(bad, j, None)
                         nxt.append(j)
                         if limits.max_states is not None and len(states) >= limits.max_states:
-                            return Result(UNKNOWN, stats(), reason=f"--max-states {limits.max_states} reached "
-                                          f"(complete to depth {depth})")
+                            return Result(
+                                UNKNOWN,
+                                stats(),
+                                reason=f"--max-states {limits.max_states} reached (complete to depth {depth})",
+                            )
                 if rcu_steps is not None:
                     for k, t in rcu_steps(s):
                         moved = True
@@ -168,8 +181,9 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
                         nxt.append(j)
                 if not moved and c.check_deadlock and not c.done(s):
                     detail = describe_blocked(c, s)
-                    v = Violation("deadlock", "deadlock", "deadlock: no thread can move", None,
-                                  tuple(path_to(i)), False, detail)
+                    v = Violation(
+                        "deadlock", "deadlock", "deadlock: no thread can move", None, tuple(path_to(i)), False, detail
+                    )
                     return Result(VIOLATED, stats(), v)
             frontier = nxt
             if frontier:
@@ -216,7 +230,7 @@ def lock_order_cycle(c: Compiled) -> Violation | None:
     """A cycle in the lock-class order graph of all explored runs, if any."""
     import networkx as nx
 
-    graph: nx.DiGraph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     for (a, b), (tid, err) in sorted(c.lock_edges.items()):
         graph.add_edge(a, b, tid=tid, err=err)
     cycles = sorted((sorted_cycle(cy) for cy in nx.simple_cycles(graph)), key=lambda cy: (len(cy), cy))
@@ -230,8 +244,10 @@ def lock_order_cycle(c: Compiled) -> Violation | None:
         site = c.errors[data["err"]]
         lines.append(f"{c.model.threads[data['tid']].name} takes {b} while holding {a} at {site.span}")
     if len(cycle) == 1:
-        msg = f"lock class {cycle[0]} is taken while already holding a lock of the same class " \
-              "(use spin_lock_nested for a second instance)"
+        msg = (
+            f"lock class {cycle[0]} is taken while already holding a lock of the same class "
+            "(use spin_lock_nested for a second instance)"
+        )
     else:
         msg = "lock-order cycle " + " -> ".join([*cycle, cycle[0]]) + ": a potential ABBA deadlock"
     return Violation("lock_order", "lock_order", msg, None, (), False, tuple(lines))

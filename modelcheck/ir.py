@@ -183,7 +183,20 @@ class Alloc:
     pool: str
 
 
-Op = Set | Check | Await | Acquire | TryAcquire | Release | RcuLock | RcuUnlock | SyncRcuStart | SyncRcuWait | Free | Alloc
+Op = (
+    Set
+    | Check
+    | Await
+    | Acquire
+    | TryAcquire
+    | Release
+    | RcuLock
+    | RcuUnlock
+    | SyncRcuStart
+    | SyncRcuWait
+    | Free
+    | Alloc
+)
 
 # ---------------------------------------------------------------- control flow
 

@@ -146,6 +146,12 @@ class _Env:
     exit: int = -1
     proc: str = ""
 
+    def slot(self, sym: T.VarSym) -> int:
+        """The slot of a variable that is stored (not a lock alias)."""
+        found, _ = self.lookup(sym)
+        assert isinstance(found, int)
+        return found
+
     def lookup(self, sym: T.VarSym) -> tuple[int, None] | tuple[T.TExpr, _Env]:
         env: _Env | None = self
         while env is not None:
@@ -190,9 +196,7 @@ def _is_ghost_field(e: T.TField) -> bool:
 
 def _acc(e: T.TExpr) -> int:
     """The number of shared accesses evaluating `e` makes (procs count as many)."""
-    if isinstance(e, (T.TVar, T.TField, T.TIndex)) and not (
-        isinstance(e, T.TVar) and e.var.kind == "bound"
-    ):
+    if isinstance(e, (T.TVar, T.TField, T.TIndex)) and not (isinstance(e, T.TVar) and e.var.kind == "bound"):
         shared, dyn = _loc_info(e)
         return dyn + (1 if shared else 0)
     if isinstance(e, (T.TConst, T.TSelf, T.TSelfObj, T.TThreadLocal, T.TVar)):
@@ -265,18 +269,17 @@ class _Lowerer:
             elif sname.endswith(".readers") and isinstance(sty, T.IntT) and sty.hi is None:
                 skind = "lock_readers"
             self.slots.append(ir.Slot(sname, skind, sty, init, thread))
-        self._register_locks(ty, name, base, "")
+        self._register_locks(ty, name, base, name)
         return base
 
     def _register_locks(self, ty: T.Type, name: str, base: int, cls: str) -> None:
-        if kind_is_lock := isinstance(ty, T.LockT):
-            del kind_is_lock
-            self.locks.append(ir.LockSlot(base, ty.kind, cls or name, name))
+        """Record every lock in a value; its class is `struct.field`, or the variable's name."""
+        if isinstance(ty, T.LockT):
+            self.locks.append(ir.LockSlot(base, ty.kind, cls, name))
         elif isinstance(ty, T.StructT):
             off = 0
             for f in ty.fields:
-                sub_cls = f"{ty.name}.{f.name}"
-                self._register_locks(f.type, f"{name}.{f.name}", base + off, sub_cls if cls == "" or True else cls)
+                self._register_locks(f.type, f"{name}.{f.name}", base + off, f"{ty.name}.{f.name}")
                 off += _size(f.type)
         elif isinstance(ty, T.ArrayT):
             step = _size(ty.elem)
@@ -295,10 +298,7 @@ class _Lowerer:
                 elif sname.endswith(".readers") and isinstance(sty, T.IntT) and sty.hi is None:
                     skind = "lock_readers"
                 self.slots.append(ir.Slot(sname, skind, sty, init))
-            if isinstance(g.var.type, T.LockT):
-                self.locks.append(ir.LockSlot(base, g.var.type.kind, g.var.name, g.var.name))
-            else:
-                self._register_locks(g.var.type, g.var.name, base, "")
+            self._register_locks(g.var.type, g.var.name, base, g.var.name)
             self.global_slots[g.var] = base
         rcu_pools = self.uses_rcu
         for p in self.spec.pools:
@@ -325,9 +325,10 @@ class _Lowerer:
                     elif sname.endswith(".readers") and isinstance(sty, T.IntT) and sty.hi is None:
                         skind = "lock_readers"
                     self.slots.append(ir.Slot(sname, skind, sty, init))
-                self._register_locks(p.struct, obj, obase, "x")
-            self.pools[p.name] = ir.PoolLayout(p.name, base, stride, p.size, p.allocated, p.struct,
-                                               tuple(offsets), rcu_pools)
+                self._register_locks(p.struct, obj, obase, p.name)
+            self.pools[p.name] = ir.PoolLayout(
+                p.name, base, stride, p.size, p.allocated, p.struct, tuple(offsets), rcu_pools
+            )
 
     # ------------------------------------------------------------ driver
     def run(self) -> ir.Model:
@@ -430,8 +431,7 @@ class _Lowerer:
         self.self_value = inst
         self.rcu_slot, self.gp_slot, self.thread_index, self.thread_name = rcu_slot, gp_slot, index, name
         for sym in t.locals:
-            env.slots[sym] = self.add_slots(sym.type, f"{name}.{sym.name}", "local",
-                                            _default_values(sym.type), index)
+            env.slots[sym] = self.add_slots(sym.type, f"{name}.{sym.name}", "local", _default_values(sym.type), index)
         self.instance_envs[(t.name, inst)] = env
         entry = self.new_node(t.span, f"thread {name} starts")
         self.cur = entry
@@ -465,6 +465,7 @@ class _Lowerer:
                 return False
             seen.add(node.id)
             for op in node.ops:
+                assert isinstance(op, ir.Set)
                 state = tuple(values)
                 values[address(op.addr, state)] = evaluate(op.value, state)
             if node.cond is not None:
@@ -685,11 +686,26 @@ class _Lowerer:
         flat = _flat(value)
         scalars = list(_scalars(loc.ty, ""))
         for i, (v, (_, sty)) in enumerate(zip(flat, scalars, strict=True)):
-            if isinstance(sty, T.IntT) and sty.lo is not None and sty.hi is not None:
-                if not (isinstance(v, ir.Const) and sty.lo <= v.value <= sty.hi):
-                    err = self.error_id("overflow", "overflow", f"value out of range {sty}", span)
-                    v = ir.Guarded(_and(ir.Bin(">=", v, ir.Const(sty.lo)), ir.Bin("<=", v, ir.Const(sty.hi))), err, v)
+            if isinstance(sty, T.IntT) and sty.lo is not None and sty.hi is not None and not self.within(v, sty):
+                err = self.error_id("overflow", "overflow", f"value out of range {sty}", span)
+                v = ir.Guarded(_and(ir.Bin(">=", v, ir.Const(sty.lo)), ir.Bin("<=", v, ir.Const(sty.hi))), err, v)
             node.ops.append(ir.Set(_shift(loc.addr, i), v))
+
+    def within(self, v: ir.Expr, ty: T.IntT) -> bool:
+        """True when `v` is statically known to lie in the range of `ty`."""
+        assert ty.lo is not None and ty.hi is not None
+        if isinstance(v, ir.Const):
+            return ty.lo <= v.value <= ty.hi
+        if isinstance(v, ir.Load) and not v.addr.terms:
+            src = self.slots[v.addr.base].ty
+            return (
+                isinstance(src, T.IntT)
+                and src.lo is not None
+                and src.hi is not None
+                and ty.lo <= src.lo
+                and src.hi <= ty.hi
+            )
+        return False
 
     def contract_checks(self, node: ir.Node, loc: Loc, span: Span, write: bool) -> None:
         if self.env.thread < 0 or self.thread_index < 0:  # properties and init { } are not kernel code
@@ -702,8 +718,12 @@ class _Lowerer:
             if info.guarded_by is not None:
                 lock = self.location(info.guarded_by, direct=True, self_obj=obj)
                 assert isinstance(lock.ty, T.LockT)
-                err = self.error_id("guarded_by", prop + ".guarded_by",
-                                    f"{'write to' if write else 'read of'} {prop} without holding its lock", span)
+                err = self.error_id(
+                    "guarded_by",
+                    prop + ".guarded_by",
+                    f"{'write to' if write else 'read of'} {prop} without holding its lock",
+                    span,
+                )
                 node.ops.append(ir.Check(ir.Held(lock.addr, lock.ty.kind, self.thread_index, write), err))
             if write and info.requires is not None:
                 cond = self.rvalue(info.requires, direct=True, self_obj=obj)
@@ -783,7 +803,9 @@ class _Lowerer:
             self.temps.append(base + k)
         return sym
 
-    def if_stmt(self, cond: T.TExpr, then: tuple[T.TStmt, ...], orelse: tuple[T.TStmt, ...], span: Span, text: str) -> None:
+    def if_stmt(
+        self, cond: T.TExpr, then: tuple[T.TStmt, ...], orelse: tuple[T.TStmt, ...], span: Span, text: str
+    ) -> None:
         if isinstance(cond, T.TConst):  # decided by params: only the taken branch exists
             self.block(then if cond.value else orelse)
             return
@@ -840,22 +862,25 @@ class _Lowerer:
         callee = _Env(caller.thread, caller.instance, parent=caller, proc=proc.name)
         prefix = f"{self.thread_name}.{proc.name}"
         for sym in proc.locals:
-            callee.slots[sym] = self.add_slots(sym.type, f"{prefix}.{sym.name}", "local",
-                                               _default_values(sym.type), self.thread_index)
+            callee.slots[sym] = self.add_slots(
+                sym.type, f"{prefix}.{sym.name}", "local", _default_values(sym.type), self.thread_index
+            )
         # arguments are evaluated in the caller's environment
         for psym, arg in zip(proc.params, call.args, strict=True):
             if isinstance(psym.type, T.LockT) or _has_lock(psym.type):
                 callee.aliases[psym] = (arg, caller)
                 continue
-            slot = self.add_slots(psym.type, f"{prefix}.{psym.name}", "local", _default_values(psym.type),
-                                  self.thread_index)
+            slot = self.add_slots(
+                psym.type, f"{prefix}.{psym.name}", "local", _default_values(psym.type), self.thread_index
+            )
             callee.slots[psym] = slot
             self.ensure_open(span, text)
             self.assign_value(span, text, Loc(ir.Addr(slot), psym.type), arg)
         if not isinstance(proc.ret, T.VoidT):
             callee.ret_ty = proc.ret
-            callee.ret_slot = self.add_slots(proc.ret, f"{prefix}.<ret>", "local", _default_values(proc.ret),
-                                             self.thread_index)
+            callee.ret_slot = self.add_slots(
+                proc.ret, f"{prefix}.<ret>", "local", _default_values(proc.ret), self.thread_index
+            )
         exit_node = self.new_node(span, text)
         callee.exit = exit_node.id
         self.ensure_open(span, text)
@@ -898,10 +923,6 @@ class _Lowerer:
             checked = ir.Guarded(_and(ir.Bin(">=", idx, ir.Const(0)), ir.Bin("<", idx, ir.Const(pool.size))), err, idx)
             return ir.Bin("+", checked, ir.Const(1))
         if isinstance(e, (T.TVar, T.TField, T.TIndex)):
-            if isinstance(e, T.TVar) and e.var.kind == "bound":
-                slot = self.env.lookup(e.var)[0]
-                assert isinstance(slot, int)
-                return ir.Load(ir.Addr(slot))
             shared, _ = _loc_info(e) if not isinstance(e, T.TVar) or e.var.kind != "bound" else (False, 0)
             if not direct and shared and _acc(e) >= 1:
                 loc = self.location(e, direct=False, text=text, self_obj=self_obj)
@@ -909,8 +930,7 @@ class _Lowerer:
                 self.contract_checks(node, loc, e.span, write=False)
                 value = self.load_loc(loc)
                 sym = self.new_temp(e.ty, e.span)
-                slot = self.env.lookup(sym)[0]
-                assert isinstance(slot, int)
+                slot = self.env.slot(sym)
                 self.store(node, Loc(ir.Addr(slot), e.ty), value, e.span)
                 self.cur = node
                 return self.load_loc(Loc(ir.Addr(slot), e.ty))
@@ -948,8 +968,7 @@ class _Lowerer:
         if isinstance(e, T.TProcCall):
             assert not direct, "procs are always hoisted"
             sym = self.new_temp(e.ty, e.span)
-            slot = self.env.lookup(sym)[0]
-            assert isinstance(slot, int)
+            slot = self.env.slot(sym)
             self.call_proc(e, Loc(ir.Addr(slot), e.ty), e.span, text)
             return self.load_loc(Loc(ir.Addr(slot), e.ty))
         if isinstance(e, T.TBuiltin):
@@ -965,9 +984,10 @@ class _Lowerer:
             ref = self.rvalue(e.args[0], direct, text, self_obj)
             assert not isinstance(ref, tuple) and isinstance(e.args[0].ty, T.RefT)
             pool = self.pools[e.args[0].ty.pool]
-            status = ir.Load(ir.Addr(pool.base - pool.stride, ((pool.stride, ref),)))
             err = self.error_id("null_deref", "null_deref", f"{e.name}() of null", e.span)
-            status = ir.Guarded(ir.Bin("!=", ref, ir.Const(0)), err, status)
+            status: ir.Expr = ir.Guarded(
+                ir.Bin("!=", ref, ir.Const(0)), err, ir.Load(ir.Addr(pool.base - pool.stride, ((pool.stride, ref),)))
+            )
             if e.name == "live":
                 return ir.Bin("||", ir.Bin("==", status, ir.Const(1)), ir.Bin("==", status, ir.Const(2)))
             return ir.Bin("==", status, ir.Const(3))
@@ -977,16 +997,14 @@ class _Lowerer:
         if direct and self.cur is not None:
             node = self.cur
             sym = self.new_temp(e.ty, e.span)
-            slot = self.env.lookup(sym)[0]
-            assert isinstance(slot, int)
+            slot = self.env.slot(sym)
             self.builtin_effect(node, e, Loc(ir.Addr(slot), e.ty), e.span, text)
             return self.load_loc(Loc(ir.Addr(slot), e.ty))
         if not direct:
             args = [self.hoist_arg(a, text) for a in e.args]
             e = T.TBuiltin(e.span, e.ty, e.name, tuple(args))
         sym = self.new_temp(e.ty, e.span)
-        slot = self.env.lookup(sym)[0]
-        assert isinstance(slot, int)
+        slot = self.env.slot(sym)
         node = self.start_access(e.span, text, True)
         self.builtin_effect(node, e, Loc(ir.Addr(slot), e.ty), e.span, text)
         self.cur = node
@@ -1002,15 +1020,18 @@ class _Lowerer:
             cls = self.lock_class(loc, e)
             mode = "r" if op.endswith("_read") else "w"
             if op.startswith("acquire"):
-                held = self.error_id("lock_misuse", "lock_misuse", f"{name}() of a lock this thread already holds",
-                                     span)
-                sleep = self.error_id("lock_misuse", "lock_misuse",
-                                      f"{name}() may sleep, but this thread holds a spinlock or is in an RCU "
-                                      "read section", span)
+                held = self.error_id(
+                    "lock_misuse", "lock_misuse", f"{name}() of a lock this thread already holds", span
+                )
+                sleep = self.error_id(
+                    "lock_misuse",
+                    "lock_misuse",
+                    f"{name}() may sleep, but this thread holds a spinlock or is in an RCU read section",
+                    span,
+                )
                 node.ops.append(ir.Acquire(loc.addr, kind, mode, cls, (held, sleep)))
             elif op.startswith("release"):
-                err = self.error_id("lock_misuse", "lock_misuse", f"{name}() of a lock this thread does not hold",
-                                    span)
+                err = self.error_id("lock_misuse", "lock_misuse", f"{name}() of a lock this thread does not hold", span)
                 node.ops.append(ir.Release(loc.addr, kind, mode, err))
             else:
                 assert result is not None
@@ -1025,9 +1046,12 @@ class _Lowerer:
             node.ops.append(ir.RcuUnlock(err))
             return
         if name == "synchronize_rcu":
-            err = self.error_id("lock_misuse", "lock_misuse",
-                                "synchronize_rcu() may sleep, but this thread holds a spinlock or is in an RCU "
-                                "read section", span)
+            err = self.error_id(
+                "lock_misuse",
+                "lock_misuse",
+                "synchronize_rcu() may sleep, but this thread holds a spinlock or is in an RCU read section",
+                span,
+            )
             node.ops.append(ir.SyncRcuStart(err))
             wait = self.new_node(span, text, shared=True)
             wait.ops.append(ir.SyncRcuWait())
@@ -1039,8 +1063,11 @@ class _Lowerer:
             assert not isinstance(ref, tuple) and isinstance(e.args[0].ty, T.RefT)
             nerr = self.error_id("null_deref", "null_deref", f"{name}() of null", span)
             err = self.error_id("use_after_free", "use_after_free", f"{name}() of an object that is not live", span)
-            node.ops.append(ir.Free(ir.Guarded(ir.Bin("!=", ref, ir.Const(0)), nerr, ref), e.args[0].ty.pool,
-                                    name == "free_rcu", err))
+            node.ops.append(
+                ir.Free(
+                    ir.Guarded(ir.Bin("!=", ref, ir.Const(0)), nerr, ref), e.args[0].ty.pool, name == "free_rcu", err
+                )
+            )
             return
         if name == "alloc":
             assert result is not None and isinstance(e.ty, T.RefT)
@@ -1088,7 +1115,9 @@ class _Lowerer:
     def location(self, e: T.TExpr, direct: bool, text: str = "", self_obj: ir.Addr | None = None) -> Loc:
         """The address of an lvalue; null, freed-object and bounds checks are built in."""
         if isinstance(e, T.TVar):
-            found, env = self.env.lookup(e.var) if e.var.kind in ("local", "bound") else (self.global_slots[e.var], None)
+            found, env = (
+                self.env.lookup(e.var) if e.var.kind in ("local", "bound") else (self.global_slots[e.var], None)
+            )
             if env is not None:
                 assert not isinstance(found, int)
                 saved = self.env
@@ -1132,8 +1161,9 @@ class _Lowerer:
             if isinstance(idx, ir.Const):
                 return Loc(_shift(base.addr, idx.value * _size(base.ty.elem)), e.ty, base.obj, base.obj_ty, base.field)
             err = self.error_id("bounds", "bounds", f"index out of range for {base.ty}", e.span)
-            checked = ir.Guarded(_and(ir.Bin(">=", idx, ir.Const(0)), ir.Bin("<", idx, ir.Const(base.ty.size))),
-                                 err, idx)
+            checked = ir.Guarded(
+                _and(ir.Bin(">=", idx, ir.Const(0)), ir.Bin("<", idx, ir.Const(base.ty.size))), err, idx
+            )
             addr = ir.Addr(base.addr.base, (*base.addr.terms, (_size(base.ty.elem), checked)))
             return Loc(addr, e.ty, base.obj, base.obj_ty, base.field)
         raise error(e.span, "type", "cannot take the address of this expression")
@@ -1180,7 +1210,7 @@ def _subst_bound(e: T.TExpr, sym: T.VarSym, value: int) -> T.TExpr:
         return T.TConst(e.span, e.ty, value)
     if not hasattr(e, "__dataclass_fields__"):
         return e
-    changes = {}
+    changes: dict[str, object] = {}
     for k in e.__dataclass_fields__:
         v = getattr(e, k)
         if isinstance(v, tuple) and v and hasattr(v[0], "span") and hasattr(v[0], "ty"):
@@ -1191,7 +1221,7 @@ def _subst_bound(e: T.TExpr, sym: T.VarSym, value: int) -> T.TExpr:
         return e
     import dataclasses
 
-    return dataclasses.replace(e, **changes)  # type: ignore[type-var]
+    return dataclasses.replace(e, **changes)  # type: ignore[arg-type]
 
 
 def _walk(body: tuple[T.TStmt, ...]) -> Iterator[T.TStmt]:

@@ -7,6 +7,7 @@ break lines inside brackets, after an operator, or before `else` / `{`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.resources
 from collections.abc import Iterator
@@ -23,10 +24,37 @@ _BRACKETS_OPEN = {"(", "["}
 _BRACKETS_CLOSE = {")", "]"}
 # Words after which a statement cannot end.
 _CONTINUING_WORDS = {
-    "if", "while", "var", "goto", "param", "struct", "enum", "pool", "shared", "ghost",
-    "lock", "thread", "proc", "invariant", "expect", "assert", "await", "atomic",
-    "choose", "forall", "exists", "in", "int", "ref", "else", "or", "when", "init",
-    "guarded_by", "requires", "allocated",
+    "if",
+    "while",
+    "var",
+    "goto",
+    "param",
+    "struct",
+    "enum",
+    "pool",
+    "shared",
+    "ghost",
+    "lock",
+    "thread",
+    "proc",
+    "invariant",
+    "expect",
+    "assert",
+    "await",
+    "atomic",
+    "choose",
+    "forall",
+    "exists",
+    "in",
+    "int",
+    "ref",
+    "else",
+    "or",
+    "when",
+    "init",
+    "guarded_by",
+    "requires",
+    "allocated",
 }
 # Words that continue the previous line rather than start a statement.
 _CONTINUATION_WORDS = {"else", "or", "when", "guarded_by", "requires", "allocated", "in"}
@@ -173,10 +201,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str) -> Diagnostic:
         tok = exc.token
         expected = set(exc.expected or ())
         if exc.interactive_parser is not None:
-            try:
-                expected = set(exc.interactive_parser.accepts())
-            except UnexpectedInput:  # pragma: no cover - defensive
-                pass
+            with contextlib.suppress(UnexpectedInput):
+                expected = set(exc.interactive_parser.accepts())  # type: ignore[no-untyped-call]
         if tok.type == "$END" or line <= 0:
             line, col = _last_position(exc)
         what = _describe_token(tok)
@@ -366,7 +392,7 @@ class _ToAst(Transformer[Token, Any]):
         ty = None
         init = None
         for item in items[1:]:
-            if isinstance(item, S.TypeExpr.__args__):  # type: ignore[attr-defined]
+            if isinstance(item, S.TypeExpr.__args__):
                 ty = item
             else:
                 init = item
@@ -435,13 +461,13 @@ class _ToAst(Transformer[Token, Any]):
         return self._fold(meta, "&&", items)
 
     def _fold(self, meta: Any, op: str, items: list[Any]) -> S.Expr:
-        acc = items[0]
+        acc: S.Expr = items[0]
         for item in items[1:]:
             acc = S.Binary(_join(acc.span, item.span), op, acc, item)
         return acc
 
     def _fold_ops(self, items: list[Any]) -> S.Expr:
-        acc = items[0]
+        acc: S.Expr = items[0]
         for i in range(1, len(items), 2):
             op, rhs = items[i], items[i + 1]
             acc = S.Binary(_join(acc.span, rhs.span), str(op), acc, rhs)

@@ -56,8 +56,10 @@ def render_result(result: Result, trace: Trace | None, header: list[str]) -> str
         out.append(f"  {counts}")
         if trace is not None and trace.steps:
             out.append("")
-            out.append(f"Counterexample: {len(trace.steps)} steps, {trace.preemptions} context switches "
-                       f"(replay key {trace.replay_key()})")
+            out.append(
+                f"Counterexample: {len(trace.steps)} steps, {trace.preemptions} context switches "
+                f"(replay key {trace.replay_key()})"
+            )
             out.append(render_trace(trace))
     return "\n".join(out) + "\n"
 

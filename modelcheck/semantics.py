@@ -364,7 +364,21 @@ class TContinue:
     span: Span
 
 
-TStmt = TAssign | TEval | TIf | TWhile | TGoto | TLabel | TReturn | TAtomic | TChoose | TAwait | TAssert | TBreak | TContinue
+TStmt = (
+    TAssign
+    | TEval
+    | TIf
+    | TWhile
+    | TGoto
+    | TLabel
+    | TReturn
+    | TAtomic
+    | TChoose
+    | TAwait
+    | TAssert
+    | TBreak
+    | TContinue
+)
 
 # ---------------------------------------------------------------- checked spec
 

@@ -73,8 +73,18 @@ def build_trace(c: Compiled, violation: Violation) -> Trace:
             pool, idx = objs[branch]
             assert traced.rcu_steps is not None
             t = dict(traced.rcu_steps(s))[branch]
-            steps.append(TraceStep("rcu", tid, branch, None, f"RCU callback frees {pool}[{idx}] (grace period over)",
-                                   (), _writes(model, s, t), False))
+            steps.append(
+                TraceStep(
+                    "rcu",
+                    tid,
+                    branch,
+                    None,
+                    f"RCU callback frees {pool}[{idx}] (grace period over)",
+                    (),
+                    _writes(model, s, t),
+                    False,
+                )
+            )
             s = t
             states.append(s)
             continue
@@ -83,8 +93,13 @@ def build_trace(c: Compiled, violation: Violation) -> Trace:
         node = thread.nodes[thread.yields[pc]]
         traced.reads.clear()
         r = traced.tables[tid][1][pc](s)
-        reads = tuple(dict.fromkeys((model.slots[i].name, format_slot(model, i, s[i])) for i in traced.reads
-                                    if model.slots[i].kind not in ("local", "status", "rcu_mask", *HIDDEN_KINDS)))
+        reads = tuple(
+            dict.fromkeys(
+                (model.slots[i].name, format_slot(model, i, s[i]))
+                for i in traced.reads
+                if model.slots[i].kind not in ("local", "status", "rcu_mask", *HIDDEN_KINDS)
+            )
+        )
         if isinstance(r, list):
             r = r[branch]
         text = node.text
@@ -93,8 +108,11 @@ def build_trace(c: Compiled, violation: Violation) -> Trace:
         if not isinstance(r, tuple):
             steps.append(TraceStep(thread.name, tid, branch, node.span, text, reads, (), True))
             break
-        steps.append(TraceStep(thread.name, tid, branch, node.span, text, reads, _writes(model, s, r),
-                               last and violation.failing_step))
+        steps.append(
+            TraceStep(
+                thread.name, tid, branch, node.span, text, reads, _writes(model, s, r), last and violation.failing_step
+            )
+        )
         s = r
         states.append(s)
     return Trace(tuple(t.name for t in model.threads), tuple(steps), tuple(states))
@@ -108,8 +126,12 @@ def _props_of(c: Compiled) -> set[str] | None:
 def _writes(model: ir.Model, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[tuple[str, str], ...]:
     out = []
     for i, (x, y) in enumerate(zip(a, b, strict=True)):
-        if x != y and model.slots[i].kind not in HIDDEN_KINDS and "<tmp>" not in model.slots[i].name \
-                and "<cond>" not in model.slots[i].name:
+        if (
+            x != y
+            and model.slots[i].kind not in HIDDEN_KINDS
+            and "<tmp>" not in model.slots[i].name
+            and "<cond>" not in model.slots[i].name
+        ):
             out.append((_short(model, i), format_slot(model, i, y)))
     return tuple(out)
 
@@ -146,8 +168,9 @@ def to_itf(c: Compiled, violation: Violation, trace: Trace, spec_path: str, para
         entry: dict[str, Any] = {"#meta": {"index": k}}
         if k > 0:
             step = trace.steps[k - 1]
-            entry["#meta"].update({"thread": step.thread, "action": step.text,
-                                   "location": str(step.span) if step.span else ""})
+            entry["#meta"].update(
+                {"thread": step.thread, "action": step.text, "location": str(step.span) if step.span else ""}
+            )
         for i, name in enumerate(names):
             entry[name] = _itf_value(model, i, st[i])
         states.append(entry)

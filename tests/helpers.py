@@ -17,10 +17,11 @@ def model_of(text: str, defines: Mapping[str, str] | None = None) -> Model:
     return lower(check(parse(text, "t.spec"), defines))
 
 
-def run(text: str, defines: Mapping[str, str] | None = None, props: list[str] | None = None,
-        limits: Limits = Limits()) -> Result:
+def run(
+    text: str, defines: Mapping[str, str] | None = None, props: list[str] | None = None, limits: Limits | None = None
+) -> Result:
     """Explore spec text; return the result."""
-    return explore(compile_model(model_of(text, defines), props), limits)
+    return explore(compile_model(model_of(text, defines), props), limits or Limits())
 
 
 def steps(text: str, thread: int = 0) -> int:

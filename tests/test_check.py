@@ -94,8 +94,10 @@ def test_a_spec_without_threads_is_an_error() -> None:
 
 
 def test_enum_members_resolve_by_context() -> None:
-    text = "struct a { s: {on, off} }\nstruct b { s: {off, broken} }\nshared x: a\nshared y: b\n" \
-           "thread t { x.s = off\n y.s = off\n}"
+    text = (
+        "struct a { s: {on, off} }\nstruct b { s: {off, broken} }\nshared x: a\nshared y: b\n"
+        "thread t { x.s = off\n y.s = off\n}"
+    )
     spec = check(parse(text, "t.spec"))
     assign = spec.threads[0].body[1]
     assert isinstance(assign, T.TAssign) and isinstance(assign.value, T.TConst) and assign.value.value == 0

@@ -54,7 +54,8 @@ def test_static_errors_are_reported_where_written(path: Path) -> None:
     got = [(d.span.line, d.code, d.message) for d in info.value.diagnostics]
     for lineno, code, fragment in expected:
         assert any(g[0] == lineno and g[1] == code and fragment in g[2] for g in got), (
-            f"expected {code} '{fragment}' on line {lineno}; got {got}")
+            f"expected {code} '{fragment}' on line {lineno}; got {got}"
+        )
     assert len(got) == len(expected), f"unexpected extra diagnostics: {got}"
     rendered = info.value.render()
     assert "Traceback" not in rendered
@@ -86,8 +87,9 @@ def test_violations_match_golden_traces(path: Path, update_goldens: bool) -> Non
     assert text == golden.read_text()
 
 
-@pytest.mark.parametrize("path", [*_specs("violation"), ROOT / "specs" / "remap.spec"],
-                         ids=[*_ids(_specs("violation")), "remap"])
+@pytest.mark.parametrize(
+    "path", [*_specs("violation"), ROOT / "specs" / "remap.spec"], ids=[*_ids(_specs("violation")), "remap"]
+)
 def test_every_counterexample_replays(path: Path, tmp_path: Path) -> None:
     defines = {"RECHECK_PMD": "false"} if path.name == "remap.spec" else {}
     for setting in [defines] if defines else api.param_settings(api.read_spec(str(path))) or [{}]:

@@ -71,8 +71,6 @@ def test_lost_update_is_found_at_the_shortest_depth() -> None:
     assert len(r.violation.path) == 7
 
 
-
-
 def test_bounds_give_unknown_never_holds() -> None:
     text = "shared x: int[0..9]\nthread a {\n while true {\n  x = (x + 1) % 10\n }\n}\n"
     assert run(text).verdict == "HOLDS"

@@ -15,8 +15,9 @@ from .conftest import ROOT
 @pytest.mark.slow
 def test_wheel_installs_and_checks_remap_spec(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT)],
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT)], check=True
+    )
     (wheel,) = wheels.glob("modelcheck-*.whl")
     env_dir = tmp_path / "env"
     venv.create(env_dir, with_pip=True)
@@ -24,7 +25,8 @@ def test_wheel_installs_and_checks_remap_spec(tmp_path: Path) -> None:
     subprocess.run([str(py), "-m", "pip", "install", "--quiet", str(wheel)], check=True)
     spec = tmp_path / "remap.spec"
     spec.write_text((ROOT / "specs" / "remap.spec").read_text())
-    done = subprocess.run([str(env_dir / "bin" / "modelcheck"), str(spec)], cwd=tmp_path, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [str(env_dir / "bin" / "modelcheck"), str(spec)], cwd=tmp_path, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert "HOLDS" in done.stdout

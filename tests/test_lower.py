@@ -72,8 +72,10 @@ def test_branch_on_two_reads_uses_both_values() -> None:
 
 
 def test_proc_locals_are_reset_after_the_call() -> None:
-    text = GLOBALS + "proc get() -> int[0..3] {\n var y: int[0..3] = a\n return y\n}\n" \
-                     "thread t {\n var x: int[0..3] = get()\n}\n"
+    text = (
+        GLOBALS + "proc get() -> int[0..3] {\n var y: int[0..3] = a\n return y\n}\n"
+        "thread t {\n var x: int[0..3] = get()\n}\n"
+    )
     m = model_of(text)
     dump = format_model(m)
     assert "t.get.y" in dump
