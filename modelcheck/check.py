@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from . import semantics as T
 from . import syntax as S
 from .diagnostics import Diagnostic, Span, SpecError, did_you_mean
+from .graphs import simple_cycles
 
 #: Property kinds a violation can have; `expect` may name a kind or a property.
 PROPERTY_KINDS = (
@@ -476,24 +477,22 @@ class _Checker:
         self.globals[d.name] = T.VarSym(d.name, d.kind, ty, d.span)
 
     def _check_recursion(self) -> None:
-        import networkx as nx
-
-        graph: nx.DiGraph[str] = nx.DiGraph()
-        for name, d in self.proc_decls.items():
-            graph.add_node(name)
-            for callee in _called_names(d.body):
-                if callee in self.proc_decls:
-                    graph.add_edge(name, callee)
-        for cycle in sorted(nx.simple_cycles(graph), key=lambda c: sorted(c)):
-            first = sorted(cycle)[0]
-            d = self.proc_decls[first]
+        edges = [
+            (name, callee)
+            for name, d in self.proc_decls.items()
+            for callee in sorted(_called_names(d.body))
+            if callee in self.proc_decls
+        ]
+        cycles = simple_cycles(edges)
+        if cycles:
+            cycle = cycles[0]
+            d = self.proc_decls[cycle[0]]
             self.err(
                 d.span,
                 "structure",
-                f"proc '{first}' is recursive ({' -> '.join([*cycle, cycle[0]])})",
+                f"proc '{cycle[0]}' is recursive ({' -> '.join([*cycle, cycle[0]])})",
                 "procs are inlined at their call sites, so they cannot recurse",
             )
-            break
 
     # ------------------------------------------------------------ threads and procs
     def _collect_locals(self, body: tuple[S.Stmt, ...], scope: _Scope, extra: dict[str, T.VarSym]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import ir
 from .codegen import Compiled, address, format_slot
+from .graphs import simple_cycles
 
 HOLDS, VIOLATED, UNKNOWN = "HOLDS", "VIOLATED", "UNKNOWN"
 
@@ -228,21 +229,15 @@ def describe_blocked(c: Compiled, s: tuple[int, ...]) -> tuple[str, ...]:
 
 def lock_order_cycle(c: Compiled) -> Violation | None:
     """A cycle in the lock-class order graph of all explored runs, if any."""
-    import networkx as nx
-
-    graph: nx.DiGraph[str] = nx.DiGraph()
-    for (a, b), (tid, err) in sorted(c.lock_edges.items()):
-        graph.add_edge(a, b, tid=tid, err=err)
-    cycles = sorted((sorted_cycle(cy) for cy in nx.simple_cycles(graph)), key=lambda cy: (len(cy), cy))
+    cycles = simple_cycles(c.lock_edges)
     if not cycles:
         return None
     cycle = cycles[0]
     lines = []
     for k, a in enumerate(cycle):
         b = cycle[(k + 1) % len(cycle)]
-        data = graph.edges[a, b]
-        site = c.errors[data["err"]]
-        lines.append(f"{c.model.threads[data['tid']].name} takes {b} while holding {a} at {site.span}")
+        tid, err = c.lock_edges[(a, b)]
+        lines.append(f"{c.model.threads[tid].name} takes {b} while holding {a} at {c.errors[err].span}")
     if len(cycle) == 1:
         msg = (
             f"lock class {cycle[0]} is taken while already holding a lock of the same class "
@@ -251,9 +246,3 @@ def lock_order_cycle(c: Compiled) -> Violation | None:
     else:
         msg = "lock-order cycle " + " -> ".join([*cycle, cycle[0]]) + ": a potential ABBA deadlock"
     return Violation("lock_order", "lock_order", msg, None, (), False, tuple(lines))
-
-
-def sorted_cycle(cycle: list[str]) -> list[str]:
-    """Rotate a cycle to start at its smallest node (stable output)."""
-    k = cycle.index(min(cycle))
-    return cycle[k:] + cycle[:k]

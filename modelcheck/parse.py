@@ -126,6 +126,7 @@ def _parser() -> Lark:
         postlex=_Newlines(),
         propagate_positions=True,
         maybe_placeholders=False,
+        cache=True,  # the LALR tables, keyed by the grammar's hash, in the temp directory
     )
 
 
