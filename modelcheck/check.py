@@ -56,7 +56,8 @@ OTHER_BUILTINS = (
     "free_rcu",
     "alloc",
     "BUG_ON",
-    "holds",
+    "lockdep_assert_held",
+    "lockdep_is_held",
     "live",
     "freed",
 )
@@ -73,11 +74,11 @@ VALUE_BUILTINS = {
     "fetch_add",
     "fetch_sub",
     "alloc",
-    "holds",
+    "lockdep_is_held",
     "live",
     "freed",
 }
-PURE_BUILTINS = {"holds", "live", "freed"}
+PURE_BUILTINS = {"lockdep_is_held", "live", "freed"}
 
 
 def check(spec: S.Spec, defines: Mapping[str, str] | None = None) -> T.CheckedSpec:
@@ -215,7 +216,8 @@ class _Checker:
                 pass
         self._struct_contracts()
         for d in decls:
-            if isinstance(d, S.VarDecl) and d.init is not None and d.name in self.globals:
+            if isinstance(d, S.VarDecl) and d.init is not None and d.name in self.globals \
+                    and self.globals[d.name].span == d.span:
                 try:
                     sym = self.globals[d.name]
                     self.global_inits[d.name] = self.const_expr(d.init, sym.type)
@@ -469,6 +471,8 @@ class _Checker:
         self.pools[d.name] = T.Pool(d.name, self.structs[d.struct], size, allocated, d.span)
 
     def _global(self, d: S.VarDecl) -> None:
+        if d.name in self.globals:
+            return  # reported as a duplicate declaration
         ty = self.type_(d.type)
         if isinstance(ty, T.LockT) and d.init is not None:
             raise self.err(d.init.span, "type", "a lock cannot be initialised", "locks start unlocked")
@@ -580,15 +584,11 @@ class _Checker:
     def _init(self, d: S.InitDecl) -> list[T.TStmt]:
         scope = _Scope(owner="init", in_thread=False)
         out: list[T.TStmt] = []
-        for st in _walk_stmts(d.body):
-            if not isinstance(st, (S.AssignStmt, S.IfStmt)):
-                self.err(
-                    st.span,
-                    "structure",
-                    "init { } may only assign (and branch on params)",
-                    "the initial state is built before any thread runs",
-                )
-        if self.diags:
+        bad = [st for st in _walk_stmts(d.body) if not isinstance(st, (S.AssignStmt, S.IfStmt))]
+        for st in bad:
+            self.err(st.span, "structure", "init { } may only assign (and branch on params)",
+                     "the initial state is built before any thread runs")
+        if bad:
             return out
         for st in d.body:
             with contextlib.suppress(_Abort):
@@ -613,8 +613,33 @@ class _Checker:
         out: list[T.TStmt] = []
         for i, st in enumerate(body):
             with contextlib.suppress(_Abort):
-                out.extend(self.stmt(st, scope, in_atomic, loops, first=(i == 0)))
+                first = self._atomic_fresh if in_atomic else i == 0
+                out.extend(self.stmt(st, scope, in_atomic, loops, first=first))
+            if in_atomic and not isinstance(st, S.SkipStmt):
+                self._atomic_fresh = False
         return tuple(out)
+
+    # True until the current atomic { } block has done anything: only then may it block.
+    _atomic_fresh = False
+
+    def _proc_facts(self, name: str, seen: frozenset[str] = frozenset()) -> tuple[Span | None, Span | None]:
+        """Where a proc (or a proc it calls) may block, and where it loops, if anywhere."""
+        blocks = loops = None
+        d = self.proc_decls[name]
+        for st in _walk_stmts(d.body):
+            if isinstance(st, S.WhileStmt) or isinstance(st, S.GotoStmt):
+                loops = loops or st.span
+            if isinstance(st, S.AwaitStmt):
+                blocks = blocks or st.span
+        for call in _calls(d.body):
+            callee = call.func.name if isinstance(call.func, S.Name) else ""
+            kind = LOCK_OPS.get(callee, ("", ""))[1]
+            if kind in ("acquire", "acquire_read") or callee == "synchronize_rcu":
+                blocks = blocks or call.span
+            elif callee in self.proc_decls and callee not in seen and callee != name:
+                b, lo = self._proc_facts(callee, seen | {name})
+                blocks, loops = blocks or b, loops or lo
+        return blocks, loops
 
     def stmt(self, st: S.Stmt, scope: _Scope, in_atomic: bool, loops: int, first: bool) -> list[T.TStmt]:
         src = self.spec.source
@@ -642,10 +667,15 @@ class _Checker:
         if isinstance(st, S.IfStmt):
             cond = self.expr(st.cond, scope, T.BOOL)
             self.expect_type(cond, T.BOOL, st.cond.span)
+            if in_atomic:
+                self._atomic_fresh = False  # the branches run after the condition
             then = self.block(st.then, scope, in_atomic, loops)
             orelse = self.block(st.orelse, scope, in_atomic, loops)
             return [T.TIf(st.span, cond, then, orelse, "if " + _text(src, st.cond.span))]
         if isinstance(st, S.WhileStmt):
+            if in_atomic:
+                raise self.err(st.span, "structure", "while is not allowed inside atomic { }",
+                               "an atomic step must end; unroll the loop or move it out of the block")
             cond = self.expr(st.cond, scope, T.BOOL)
             self.expect_type(cond, T.BOOL, st.cond.span)
             body = self.block(st.body, scope, in_atomic, loops + 1)
@@ -675,6 +705,8 @@ class _Checker:
             self.expect_type(value, scope.ret, st.value.span)
             return [T.TReturn(st.span, value, _text(src, st.span))]
         if isinstance(st, S.AtomicStmt):
+            if not in_atomic:
+                self._atomic_fresh = True
             body = self.block(st.body, scope, True, loops)
             return [T.TAtomic(st.span, body)]
         if isinstance(st, S.ChooseStmt):
@@ -686,7 +718,7 @@ class _Checker:
                 raise self.err(
                     st.span,
                     "structure",
-                    "await may only be the first statement of atomic {{ }}",
+                    "await may only be the first statement of atomic { }",
                     "a step blocks as a whole or not at all",
                 )
             cond = self.expr(st.cond, scope, T.BOOL)
@@ -715,6 +747,10 @@ class _Checker:
         call = st.call
         src = self.spec.source
         text = _text(src, st.span)
+        if isinstance(call.func, S.Name) and call.func.name == "lockdep_assert_held":
+            held = self.expr(S.Call(call.span, S.Name(call.func.span, "lockdep_is_held"), call.args), scope, T.BOOL)
+            self.asserts.add("lockdep_assert_held")
+            return [T.TAssert(st.span, "lockdep_assert_held", held, text)]
         if isinstance(call.func, S.Name) and call.func.name == "BUG_ON":
             args = self._positional(call, 1)
             cond = self.expr(args[0], scope, T.BOOL)
@@ -722,6 +758,14 @@ class _Checker:
             self.asserts.add("BUG_ON")
             return [T.TAssert(st.span, "BUG_ON", T.TUnary(cond.span, T.BOOL, "!", cond), text)]
         e = self.expr(call, scope, None, statement=True)
+        if in_atomic and isinstance(e, T.TProcCall):
+            blocks, loops = self._proc_facts(e.proc)
+            if loops is not None:
+                raise self.err(st.span, "structure", f"proc '{e.proc}' loops (at {loops}), so it cannot be called "
+                               "inside atomic { }")
+            if blocks is not None:
+                raise self.err(st.span, "structure", f"proc '{e.proc}' may block (at {blocks}), so it cannot be "
+                               "called inside atomic { }", "only the first statement of an atomic block may block")
         if isinstance(e, T.TBuiltin):
             kind = LOCK_OPS.get(e.name, ("", ""))[1]
             blocking = kind in ("acquire", "acquire_read") or e.name == "synchronize_rcu"
@@ -841,6 +885,10 @@ class _Checker:
         enum = self._enum_member(n, expected)
         if enum is not None:
             return T.TConst(e.span, enum, enum.members.index(n))
+        owners = sorted({en.name for en in self._enum_types() if n in en.members})
+        if len(owners) > 1:
+            raise self.err(e.span, "name", f"'{n}' is a member of several enums ({', '.join(owners)})",
+                           "compare or assign it where the enum is known, e.g. `x == " + n + "` with x of that enum")
         choices = [*scope.locals, *self.globals, *self.params, *self.pools, *self._all_enum_members()]
         if n in self.threads:
             raise self.err(
@@ -850,6 +898,15 @@ class _Checker:
                 "properties may read a thread's locals as `thread.var`",
             )
         raise self.err(e.span, "name", f"name '{n}' is not defined", did_you_mean(n, choices))
+
+    def _bare_enum_member(self, e: S.Expr, scope: _Scope) -> bool:
+        """A bare name that can only be an enum member, whose enum the context must tell."""
+        if not isinstance(e, S.Name):
+            return False
+        n = e.name
+        if n in scope.bound or n in scope.locals or n in self.globals or n in self.params or n in self.pools:
+            return False
+        return n in self._all_enum_members()
 
     def _all_enum_members(self) -> list[str]:
         members: list[str] = []
@@ -971,9 +1028,12 @@ class _Checker:
             self.expect_type(right, T.BOOL, e.right.span)
             return _fold(T.TBinary(e.span, T.BOOL, op, left, right))
         if op in ("==", "!="):
-            first = self.expr(e.left, scope, None) if not isinstance(e.left, S.Name) else None
-            right = self.expr(e.right, scope, first.ty if first else None)
-            left = first if first is not None else self.expr(e.left, scope, right.ty)
+            if self._bare_enum_member(e.left, scope) and not self._bare_enum_member(e.right, scope):
+                right = self.expr(e.right, scope, None)
+                left = self.expr(e.left, scope, right.ty)
+            else:
+                left = self.expr(e.left, scope, None)
+                right = self.expr(e.right, scope, left.ty)
             if not (_assignable(left.ty, right.ty) or _assignable(right.ty, left.ty)):
                 raise self.err(e.span, "type", f"cannot compare {left.ty} with {right.ty}")
             if _contains_lock(left.ty):
@@ -1011,8 +1071,8 @@ class _Checker:
             if not statement and isinstance(ret, T.VoidT):
                 raise self.err(e.span, "type", f"proc '{name}' returns no value")
             return T.TProcCall(e.span, ret, name, tuple(targs))
-        if name == "BUG_ON":
-            raise self.err(e.span, "structure", "BUG_ON is a statement, not a value")
+        if name in ("BUG_ON", "lockdep_assert_held"):
+            raise self.err(e.span, "structure", f"{name} is a statement, not a value")
         if name not in BUILTINS:
             choices = [*BUILTINS, *self.proc_decls, *self.structs]
             raise self.err(
@@ -1022,7 +1082,7 @@ class _Checker:
             raise self.err(e.span, "structure", f"{name}() has an effect and cannot appear in a property")
         if not statement and name not in VALUE_BUILTINS:
             raise self.err(e.span, "structure", f"{name}() is a statement, not a value")
-        if name in LOCK_OPS or name == "holds":
+        if name in LOCK_OPS or name == "lockdep_is_held":
             kind = LOCK_OPS[name][0] if name in LOCK_OPS else None
             nargs = 2 if name == "spin_lock_nested" else 1
             args = self._positional(e, nargs)
@@ -1040,7 +1100,7 @@ class _Checker:
             lock_args: tuple[T.TExpr, ...] = (lock,)
             if nargs == 2:
                 lock_args = (lock, T.TConst(args[1].span, T.INT, self.const_int(args[1], lo=0)))
-            ty: T.Type = T.BOOL if LOCK_OPS.get(name, ("", "try"))[1].startswith("try") or name == "holds" else T.VOID
+            ty: T.Type = T.BOOL if LOCK_OPS.get(name, ("", "try"))[1].startswith("try") or name == "lockdep_is_held" else T.VOID
             return T.TBuiltin(e.span, ty, name, lock_args)
         if name in ("rcu_read_lock", "rcu_read_unlock", "synchronize_rcu"):
             self._positional(e, 0)
@@ -1174,6 +1234,24 @@ def _stmt_exprs(st: T.TStmt) -> Iterator[T.TExpr]:
             yield from _stmt_exprs(s)
 
 
+def _calls(body: tuple[S.Stmt, ...]) -> list[S.Call]:
+    out: list[S.Call] = []
+
+    def visit(e: object) -> None:
+        if isinstance(e, S.Call):
+            out.append(e)
+        if hasattr(e, "__dataclass_fields__"):
+            for k in e.__dataclass_fields__:
+                v = getattr(e, k)
+                for x in v if isinstance(v, tuple) else (v,):
+                    if hasattr(x, "__dataclass_fields__"):
+                        visit(x)
+
+    for st in _walk_stmts(body):
+        visit(st)
+    return out
+
+
 def _subexprs(e: T.TExpr) -> Iterator[T.TExpr]:
     yield e
     for k in e.__dataclass_fields__:
@@ -1233,10 +1311,19 @@ def _default(ty: T.Type, span: Span) -> T.TExpr:
             span, ty, tuple(f.default if f.default is not None else _default(f.type, span) for f in ty.fields)
         )
     if isinstance(ty, T.IntT):
-        return T.TConst(span, ty, ty.lo if ty.lo is not None and ty.lo > 0 else 0)
+        return T.TConst(span, ty, _int_default(ty))
     if isinstance(ty, T.ArrayT):
         return T.TStruct(span, T.StructT("[]", ()), tuple(_default(ty.elem, span) for _ in range(ty.size)))
     return T.TConst(span, ty, 0)
+
+
+def _int_default(ty: T.IntT) -> int:
+    """0 when the range holds it, else the bound nearest to 0."""
+    if ty.lo is not None and ty.lo > 0:
+        return ty.lo
+    if ty.hi is not None and ty.hi < 0:
+        return ty.hi
+    return 0
 
 
 def _is_constant(e: T.TExpr) -> bool:

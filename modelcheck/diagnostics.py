@@ -21,6 +21,8 @@ CODES: dict[str, str] = {
     "lock": "a lock operation is applied to something that is not a lock of that kind",
     "usage": "the command line is malformed",
     "trace": "a trace file is malformed or does not match its spec",
+    "bounds": "a constant index is out of range",
+    "init": "init { } fails: a null dereference, an index or a value out of range",
 }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import ir
 from . import semantics as T
-from .check import LOCK_OPS, PURE_BUILTINS
+from .check import LOCK_OPS, PURE_BUILTINS, VALUE_BUILTINS, _int_default
 from .diagnostics import Span, error
 
 ALWAYS_ON = ("null_deref", "bounds", "overflow")
@@ -32,13 +32,13 @@ Val = ir.Expr | tuple["Val", ...]
 
 @dataclass(frozen=True)
 class Loc:
-    """A location: an address, its type, and the object that holds it (for contracts)."""
+    """A location: an address, its type, the struct fields that enclose it (outermost
+    first, for contracts) and its lock class (`struct.field`, or the variable's name)."""
 
     addr: ir.Addr
     ty: T.Type
-    obj: ir.Addr | None = None  # base address of the enclosing struct instance
-    obj_ty: T.StructT | None = None
-    field: str = ""
+    fields: tuple[tuple[ir.Addr, T.StructT, str], ...] = ()
+    cls: str = ""
 
 
 def _shift(a: ir.Addr, k: int) -> ir.Addr:
@@ -99,7 +99,7 @@ def _default_values(ty: T.Type) -> list[int]:
     if isinstance(ty, T.ArrayT):
         return _default_values(ty.elem) * ty.size
     if isinstance(ty, T.IntT):
-        return [ty.lo if ty.lo is not None and ty.lo > 0 else 0]
+        return [_int_default(ty)]
     return [0] * _size(ty)
 
 
@@ -710,7 +710,7 @@ class _Lowerer:
     def contract_checks(self, node: ir.Node, loc: Loc, span: Span, write: bool) -> None:
         if self.env.thread < 0 or self.thread_index < 0:  # properties and init { } are not kernel code
             return
-        for obj, st, fname in self.enclosing_fields(loc):
+        for obj, st, fname in (*loc.fields, *_inner_fields(loc.addr, loc.ty)):
             info = st.field(fname)
             if info is None:
                 continue
@@ -718,23 +718,14 @@ class _Lowerer:
             if info.guarded_by is not None:
                 lock = self.location(info.guarded_by, direct=True, self_obj=obj)
                 assert isinstance(lock.ty, T.LockT)
-                err = self.error_id(
-                    "guarded_by",
-                    prop + ".guarded_by",
-                    f"{'write to' if write else 'read of'} {prop} without holding its lock",
-                    span,
-                )
+                err = self.error_id("guarded_by", prop + ".guarded_by",
+                                    f"{'write to' if write else 'read of'} {prop} without holding its lock", span)
                 node.ops.append(ir.Check(ir.Held(lock.addr, lock.ty.kind, self.thread_index, write), err))
             if write and info.requires is not None:
                 cond = self.rvalue(info.requires, direct=True, self_obj=obj)
                 assert not isinstance(cond, tuple)
                 err = self.error_id("requires", prop + ".requires", f"write to {prop} breaks its requires", span)
                 node.ops.append(ir.Check(cond, err))
-
-    def enclosing_fields(self, loc: Loc) -> list[tuple[ir.Addr, T.StructT, str]]:
-        if loc.obj is None or loc.obj_ty is None:
-            return []
-        return [(loc.obj, loc.obj_ty, loc.field)]
 
     def release_temps(self, node: ir.Node, mark: int = 0) -> None:
         """Reset the temps made since `mark`: dead values must not split states."""
@@ -756,7 +747,10 @@ class _Lowerer:
             args = [self.hoist_arg(a, st.text) for a in e.args]
             e = T.TBuiltin(e.span, e.ty, e.name, tuple(args))
         node = self.start_access(st.span, st.text, True)
-        self.builtin_effect(node, e, None, st.span, st.text)
+        result = None
+        if e.name in VALUE_BUILTINS:  # fetch_add(x, 1) as a statement: the old value is dropped
+            result = Loc(ir.Addr(self.env.slot(self.new_temp(e.ty, e.span))), e.ty)
+        self.builtin_effect(node, e, result, st.span, st.text)
         self.release_temps(self.cur or node, mark)
         if self.cur is None:
             self.cur = node
@@ -935,7 +929,7 @@ class _Lowerer:
                 self.cur = node
                 return self.load_loc(Loc(ir.Addr(slot), e.ty))
             loc = self.location(e, direct=direct, text=text, self_obj=self_obj)
-            if self.cur is not None and self.env.thread >= 0 and loc.obj is not None:
+            if self.cur is not None and self.env.thread >= 0:
                 self.contract_checks(self.cur, loc, e.span, write=False)
             return self.load_loc(loc)
         if isinstance(e, T.TUnary):
@@ -976,7 +970,7 @@ class _Lowerer:
         raise AssertionError(f"unhandled expression {e!r}")  # pragma: no cover
 
     def builtin_value(self, e: T.TBuiltin, direct: bool, text: str, self_obj: ir.Addr | None) -> Val:
-        if e.name == "holds":
+        if e.name == "lockdep_is_held":
             loc = self.location(e.args[0], direct, text, self_obj)
             assert isinstance(loc.ty, T.LockT)
             return ir.Held(loc.addr, loc.ty.kind, self.env.thread if self.env.thread >= 0 else 0, False)
@@ -1098,13 +1092,12 @@ class _Lowerer:
             raise AssertionError(name)
 
     def lock_class(self, loc: Loc, e: T.TBuiltin) -> str:
-        base = loc.obj_ty.name + "." + loc.field if loc.obj_ty is not None else _root_name(e.args[0])
         if e.name == "spin_lock_nested":
             sub = e.args[1]
             assert isinstance(sub, T.TConst)
             if sub.value:
-                return f"{base}/{sub.value}"
-        return base
+                return f"{loc.cls}/{sub.value}"
+        return loc.cls
 
     def load_loc(self, loc: Loc) -> Val:
         n = _size(loc.ty)
@@ -1127,13 +1120,13 @@ class _Lowerer:
                 finally:
                     self.env = saved
             assert isinstance(found, int)
-            return Loc(ir.Addr(found), e.ty)
+            return Loc(ir.Addr(found), e.ty, (), e.var.name)
         if isinstance(e, T.TThreadLocal):
             env = self.instance_envs[(e.thread, e.instance)]
-            return Loc(ir.Addr(env.slots[e.var]), e.ty)
+            return Loc(ir.Addr(env.slots[e.var]), e.ty, (), e.var.name)
         if isinstance(e, T.TSelfObj):
             assert self_obj is not None
-            return Loc(self_obj, e.ty)
+            return Loc(self_obj, e.ty, (), e.ty.name)
         if isinstance(e, T.TField):
             if isinstance(e.base.ty, T.RefT):
                 pool = self.pools[e.base.ty.pool]
@@ -1148,25 +1141,42 @@ class _Lowerer:
                 head = 2 if pool.rcu else 1
                 obj = ir.Addr(pool.base - pool.stride + head, ((pool.stride, checked),))
                 off = _field_offset(pool.struct, e.name)
-                return Loc(_shift(obj, off), e.ty, obj, pool.struct, e.name)
+                return Loc(_shift(obj, off), e.ty, ((obj, pool.struct, e.name),), f"{pool.struct.name}.{e.name}")
             base = self.location(e.base, direct, text, self_obj)
             assert isinstance(base.ty, T.StructT)
             off = _field_offset(base.ty, e.name)
-            return Loc(_shift(base.addr, off), e.ty, base.addr, base.ty, e.name)
+            chain = (*base.fields, (base.addr, base.ty, e.name))
+            return Loc(_shift(base.addr, off), e.ty, chain, f"{base.ty.name}.{e.name}")
         if isinstance(e, T.TIndex):
             base = self.location(e.base, direct, text, self_obj)
             assert isinstance(base.ty, T.ArrayT)
             idx = self.rvalue(e.index, direct, text, self_obj)
             assert not isinstance(idx, tuple)
             if isinstance(idx, ir.Const):
-                return Loc(_shift(base.addr, idx.value * _size(base.ty.elem)), e.ty, base.obj, base.obj_ty, base.field)
+                return Loc(_shift(base.addr, idx.value * _size(base.ty.elem)), e.ty, base.fields, base.cls)
             err = self.error_id("bounds", "bounds", f"index out of range for {base.ty}", e.span)
             checked = ir.Guarded(
                 _and(ir.Bin(">=", idx, ir.Const(0)), ir.Bin("<", idx, ir.Const(base.ty.size))), err, idx
             )
             addr = ir.Addr(base.addr.base, (*base.addr.terms, (_size(base.ty.elem), checked)))
-            return Loc(addr, e.ty, base.obj, base.obj_ty, base.field)
+            return Loc(addr, e.ty, base.fields, base.cls)
         raise error(e.span, "type", "cannot take the address of this expression")
+
+
+def _inner_fields(addr: ir.Addr, ty: T.Type) -> list[tuple[ir.Addr, T.StructT, str]]:
+    """The struct fields inside a value of type `ty` at `addr` (a whole-struct access touches them)."""
+    out: list[tuple[ir.Addr, T.StructT, str]] = []
+    if isinstance(ty, T.StructT):
+        off = 0
+        for f in ty.fields:
+            out.append((addr, ty, f.name))
+            out.extend(_inner_fields(_shift(addr, off), f.type))
+            off += _size(f.type)
+    elif isinstance(ty, T.ArrayT):
+        step = _size(ty.elem)
+        for i in range(ty.size):
+            out.extend(_inner_fields(_shift(addr, i * step), ty.elem))
+    return out
 
 
 def _can_fail(e: ir.Expr) -> bool:

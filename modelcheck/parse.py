@@ -37,9 +37,7 @@ _CONTINUING_WORDS = {
     "lock",
     "thread",
     "proc",
-    "invariant",
     "expect",
-    "assert",
     "await",
     "atomic",
     "choose",
@@ -52,8 +50,6 @@ _CONTINUING_WORDS = {
     "or",
     "when",
     "init",
-    "guarded_by",
-    "requires",
     "allocated",
 }
 # Words that continue the previous line rather than start a statement.
@@ -164,9 +160,7 @@ _TOKEN_WORDS = {
     "_NL": "end of line",
     "$END": "end of file",
     "CMP_OP": "a comparison",
-    "ADD_OP": "'+' or '-'",
     "MUL_OP": "'*', '/' or '%'",
-    "UNARY_OP": "'!' or '-'",
     "VARKIND": "'shared' or 'ghost'",
     "EXPECT_KIND": "'holds' or 'violation'",
     "QUANT": "'forall' or 'exists'",
@@ -337,6 +331,12 @@ class _ToAst(Transformer[Token, Any]):
         return str(items[0])
 
     def quant_kind(self, meta: Any, items: list[Any]) -> str:
+        return str(items[0])
+
+    def add_op(self, meta: Any, items: list[Any]) -> str:
+        return str(items[0])
+
+    def unary_op(self, meta: Any, items: list[Any]) -> str:
         return str(items[0])
 
     def prop_name(self, meta: Any, items: list[Any]) -> S.PropName:

@@ -60,7 +60,7 @@ def test_bad_defines_are_diagnosed(defines: dict[str, str], fragment: str, hint:
         ("break", "structure", "break outside a while loop"),
         ("frob(p)", "name", "'frob' is not a builtin, proc or struct"),
         ("if p == 1 { skip }", "type", "cannot compare ref objs with int"),
-        ("atomic { skip\n await FIXED }", "structure", "await may only be the first statement"),
+        ("atomic { p = null\n await FIXED }", "structure", "await may only be the first statement"),
     ],
 )
 def test_statement_errors(stmt: str, code: str, fragment: str) -> None:
