@@ -216,8 +216,12 @@ class _Checker:
                 pass
         self._struct_contracts()
         for d in decls:
-            if isinstance(d, S.VarDecl) and d.init is not None and d.name in self.globals \
-                    and self.globals[d.name].span == d.span:
+            if (
+                isinstance(d, S.VarDecl)
+                and d.init is not None
+                and d.name in self.globals
+                and self.globals[d.name].span == d.span
+            ):
                 try:
                     sym = self.globals[d.name]
                     self.global_inits[d.name] = self.const_expr(d.init, sym.type)
@@ -586,13 +590,17 @@ class _Checker:
         out: list[T.TStmt] = []
         bad = [st for st in _walk_stmts(d.body) if not isinstance(st, (S.AssignStmt, S.IfStmt))]
         for st in bad:
-            self.err(st.span, "structure", "init { } may only assign (and branch on params)",
-                     "the initial state is built before any thread runs")
+            self.err(
+                st.span,
+                "structure",
+                "init { } may only assign (and branch on params)",
+                "the initial state is built before any thread runs",
+            )
         if bad:
             return out
-        for st in d.body:
+        for init_stmt in d.body:
             with contextlib.suppress(_Abort):
-                out.extend(self.stmt(st, scope, in_atomic=True, loops=0, first=False))
+                out.extend(self.stmt(init_stmt, scope, in_atomic=True, loops=0, first=False))
         for t in out:
             for sub in _stmt_exprs(t):
                 self._no_effects(sub, "init { }")
@@ -627,7 +635,7 @@ class _Checker:
         blocks = loops = None
         d = self.proc_decls[name]
         for st in _walk_stmts(d.body):
-            if isinstance(st, S.WhileStmt) or isinstance(st, S.GotoStmt):
+            if isinstance(st, (S.WhileStmt, S.GotoStmt)):
                 loops = loops or st.span
             if isinstance(st, S.AwaitStmt):
                 blocks = blocks or st.span
@@ -674,8 +682,12 @@ class _Checker:
             return [T.TIf(st.span, cond, then, orelse, "if " + _text(src, st.cond.span))]
         if isinstance(st, S.WhileStmt):
             if in_atomic:
-                raise self.err(st.span, "structure", "while is not allowed inside atomic { }",
-                               "an atomic step must end; unroll the loop or move it out of the block")
+                raise self.err(
+                    st.span,
+                    "structure",
+                    "while is not allowed inside atomic { }",
+                    "an atomic step must end; unroll the loop or move it out of the block",
+                )
             cond = self.expr(st.cond, scope, T.BOOL)
             self.expect_type(cond, T.BOOL, st.cond.span)
             body = self.block(st.body, scope, in_atomic, loops + 1)
@@ -756,16 +768,23 @@ class _Checker:
             cond = self.expr(args[0], scope, T.BOOL)
             self.expect_type(cond, T.BOOL, args[0].span)
             self.asserts.add("BUG_ON")
-            return [T.TAssert(st.span, "BUG_ON", T.TUnary(cond.span, T.BOOL, "!", cond), text)]
+            return [T.TAssert(st.span, "BUG_ON", T.TUnary(cond.span, T.BOOL, "!", cond), text, kernel=True)]
         e = self.expr(call, scope, None, statement=True)
         if in_atomic and isinstance(e, T.TProcCall):
             blocks, loops = self._proc_facts(e.proc)
             if loops is not None:
-                raise self.err(st.span, "structure", f"proc '{e.proc}' loops (at {loops}), so it cannot be called "
-                               "inside atomic { }")
+                raise self.err(
+                    st.span,
+                    "structure",
+                    f"proc '{e.proc}' loops (at {loops}), so it cannot be called inside atomic {{ }}",
+                )
             if blocks is not None:
-                raise self.err(st.span, "structure", f"proc '{e.proc}' may block (at {blocks}), so it cannot be "
-                               "called inside atomic { }", "only the first statement of an atomic block may block")
+                raise self.err(
+                    st.span,
+                    "structure",
+                    f"proc '{e.proc}' may block (at {blocks}), so it cannot be called inside atomic {{ }}",
+                    "only the first statement of an atomic block may block",
+                )
         if isinstance(e, T.TBuiltin):
             kind = LOCK_OPS.get(e.name, ("", ""))[1]
             blocking = kind in ("acquire", "acquire_read") or e.name == "synchronize_rcu"
@@ -887,8 +906,12 @@ class _Checker:
             return T.TConst(e.span, enum, enum.members.index(n))
         owners = sorted({en.name for en in self._enum_types() if n in en.members})
         if len(owners) > 1:
-            raise self.err(e.span, "name", f"'{n}' is a member of several enums ({', '.join(owners)})",
-                           "compare or assign it where the enum is known, e.g. `x == " + n + "` with x of that enum")
+            raise self.err(
+                e.span,
+                "name",
+                f"'{n}' is a member of several enums ({', '.join(owners)})",
+                "compare or assign it where the enum is known, e.g. `x == " + n + "` with x of that enum",
+            )
         choices = [*scope.locals, *self.globals, *self.params, *self.pools, *self._all_enum_members()]
         if n in self.threads:
             raise self.err(
@@ -1100,7 +1123,9 @@ class _Checker:
             lock_args: tuple[T.TExpr, ...] = (lock,)
             if nargs == 2:
                 lock_args = (lock, T.TConst(args[1].span, T.INT, self.const_int(args[1], lo=0)))
-            ty: T.Type = T.BOOL if LOCK_OPS.get(name, ("", "try"))[1].startswith("try") or name == "lockdep_is_held" else T.VOID
+            ty: T.Type = (
+                T.BOOL if LOCK_OPS.get(name, ("", "try"))[1].startswith("try") or name == "lockdep_is_held" else T.VOID
+            )
             return T.TBuiltin(e.span, ty, name, lock_args)
         if name in ("rcu_read_lock", "rcu_read_unlock", "synchronize_rcu"):
             self._positional(e, 0)

@@ -33,7 +33,9 @@ class Compiled:
     check_lock_order: bool
     lock_edges: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     reads: list[int] = field(default_factory=list)  # filled by traced steps
+    writes: list[int] = field(default_factory=list)  # filled by traced steps
     source: str = ""
+    props: Collection[str] | None = None  # the properties compiled in (None: all)
 
     def done(self, s: tuple[int, ...]) -> bool:
         """True when every thread has finished."""
@@ -97,6 +99,12 @@ class _Gen:
             self.enabled.add(idx)
         return idx
 
+    def fail(self, ind: int, err: object) -> None:
+        """Emit the code that reports violation `err` from the current step (or choose branch)."""
+        self.emit(ind, self.fail_stmt.format(err=err))
+
+    fail_stmt = "return {err}"
+
     def on(self, err: int) -> bool:
         return err in self.enabled
 
@@ -143,8 +151,8 @@ class _Gen:
             a = self.addr(e.addr, var)
             me = f"{e.thread + 1}"
             if e.kind == "rwsem" and not e.write:
-                return f"({var}[{a}] == {me} or ({var}[{a} + 1] >> {e.thread}) & 1 == 1)"
-            return f"({var}[{a}] == {me})"
+                return f"({var}[{a}] & {ir.OWNER_MASK} == {me} or ({var}[{a} + 1] >> {e.thread}) & 1 == 1)"
+            return f"({var}[{a}] & {ir.OWNER_MASK} == {me})"
         if isinstance(e, ir.ReadersMask):
             return self.readers_mask(var, None)
         raise AssertionError(f"unhandled {e!r}")
@@ -163,7 +171,7 @@ class _Gen:
 
     def build(self) -> Compiled:
         m = self.model
-        self.emit(0, "def _make(_fail, _div, _mod, _edge, _rd):")
+        self.emit(0, "def _make(_fail, _div, _mod, _edge, _rd, _wr):")
         tables = []
         end_pcs = []
         for t in m.threads:
@@ -186,15 +194,29 @@ class _Gen:
         namespace: dict[str, Any] = {"_Fail": _Fail}
         exec(compile(source, f"<modelcheck:{m.file}>", "exec"), namespace)  # noqa: S102 - our own generated code
         compiled = Compiled(
-            m, self.errors, [], lambda s: None, None, end_pcs, self.deadlock, self.lock_order, source=source
+            m,
+            self.errors,
+            [],
+            lambda s: None,
+            None,
+            end_pcs,
+            self.deadlock,
+            self.lock_order,
+            source=source,
+            props=None if self.props is None else tuple(self.props),
         )
 
         def edge(v: tuple[int, ...], tid: int, cls: str, err: int) -> None:
             me = tid + 1
             for lk in m.locks:
-                held = v[lk.addr] == me or (lk.kind == "rwsem" and (v[lk.addr + 1] >> tid) & 1)
-                if held and (lk.lock_class, cls) not in compiled.lock_edges:
-                    compiled.lock_edges[(lk.lock_class, cls)] = (tid, err)
+                owner = v[lk.addr]
+                held = owner & ir.OWNER_MASK == me or (lk.kind == "rwsem" and (v[lk.addr + 1] >> tid) & 1)
+                if not held:
+                    continue
+                sub = owner >> ir.OWNER_BITS if owner & ir.OWNER_MASK == me else 0
+                held_cls = f"{lk.lock_class}/{sub}" if sub else lk.lock_class
+                if (held_cls, cls) not in compiled.lock_edges:
+                    compiled.lock_edges[(held_cls, cls)] = (tid, err)
 
         reads = compiled.reads
 
@@ -202,7 +224,13 @@ class _Gen:
             reads.append(i)
             return int(v[i])
 
-        fns, inv, rcu = namespace["_make"](_fail, _div, _mod, edge, rd)
+        writes = compiled.writes
+
+        def wr(i: int, x: int) -> int:
+            writes.append(i)
+            return x
+
+        fns, inv, rcu = namespace["_make"](_fail, _div, _mod, edge, rd, wr)
         for t in m.threads:
             blocked: StepFn = _blocked
             table = list(fns[t.index]) + [blocked]
@@ -216,11 +244,17 @@ class _Gen:
         self.emit(1, f"def {fname}(s):")
         self.emit(2, "try:")
         if node.choices:
+            # a violation in branch k is reported as element k, so the path names the branch
             self.emit(3, "out = []")
+            self.fail_stmt = "out.append({err}); break"
             for c in node.choices:
                 self.emit(3, "v = list(s)")
                 self.emit(3, "while True:")
-                self.cont(t, c, 4, first=False, ret="out.append(tuple(v)); break")
+                self.emit(4, "try:")
+                self.cont(t, c, 5, first=False, ret="out.append(tuple(v)); break")
+                self.emit(4, "except _Fail as f:")
+                self.emit(5, "out.append(f.error); break")
+            self.fail_stmt = "return {err}"
             self.emit(3, "return out")
         else:
             self.cont(t, nid, 3, first=True, ret="return tuple(v)")
@@ -243,9 +277,16 @@ class _Gen:
             return
         ops = list(node.ops)
         if first:
-            if ops and isinstance(ops[0], (ir.Await, ir.Acquire, ir.SyncRcuWait)):
-                self.guard(t, ops[0], ind)
-                ops = ops[1:]
+            k = 0
+            while k < len(ops) and isinstance(ops[k], ir.Check):
+                k += 1
+            if k < len(ops) and isinstance(ops[k], (ir.Await, ir.Acquire, ir.SyncRcuWait)):
+                # an access checked before a blocking guard (a guarded field in an await) is
+                # checked whether or not the step can proceed: the thread is touching it
+                for op in ops[:k]:
+                    self.op(t, op, ind, var="s")
+                self.guard(t, ops[k], ind)
+                ops = ops[k + 1 :]
             else:
                 self.emit(ind, "v = list(s)")
         for op in ops:
@@ -273,7 +314,7 @@ class _Gen:
     def spin_held(self, var: str, me: int) -> str:
         if not self.spin_slots:
             return "False"
-        return "(" + " or ".join(f"{var}[{a}] == {me}" for a in self.spin_slots) + ")"
+        return "(" + " or ".join(f"{var}[{a}] & {ir.OWNER_MASK} == {me}" for a in self.spin_slots) + ")"
 
     def guard(self, t: ir.ThreadIR, op: ir.Op, ind: int) -> None:
         me = t.index + 1
@@ -294,16 +335,23 @@ class _Gen:
         rw = op.kind == "rwsem"
         if rw:
             self.emit(ind, "r = s[a + 1]")
-        if op.mode == "w":
-            blocked = f"(o != 0 and o != {me})" + (f" or (r & {~bit})" if rw else "")
+        held_err, sleep_err = op.errors
+        owner = f"(o & {ir.OWNER_MASK})"
+        if self.on(held_err):
+            # a lock this thread holds is reported as misuse (below), not waited for
+            mine = f"{owner} == {me}" + (f" or (r & {bit})" if rw else "")
+            if op.mode == "w":
+                blocked = f"(o != 0 and {owner} != {me})" + (f" or (r & {~bit})" if rw else "")
+            else:
+                blocked = f"(o != 0 and {owner} != {me})"
         else:
-            blocked = f"(o != 0 and o != {me})"
+            # misuse not checked: the thread really waits for itself, as the kernel would
+            mine = ""
+            blocked = "o != 0" + (" or r != 0" if rw and op.mode == "w" else "")
         self.emit(ind, f"if {blocked}:")
         self.emit(ind + 1, "return None")
         self.emit(ind, "v = list(s)")
-        held_err, sleep_err = op.errors
-        if self.on(held_err):
-            mine = f"o == {me}" + (f" or (r & {bit})" if rw else "")
+        if mine:
             self.emit(ind, f"if {mine}:")
             self.emit(ind + 1, f"return {held_err}")
         if op.kind != "spinlock" and self.on(sleep_err):
@@ -315,19 +363,23 @@ class _Gen:
         if self.lock_order:
             self.emit(ind, f"_edge(v, {t.index}, {op.lock_class!r}, {held_err})")
         if op.mode == "w":
-            self.emit(ind, f"v[a] = {me}")
+            self.emit(ind, f"v[a] = {me | (op.subclass << ir.OWNER_BITS)}")
         else:
             self.emit(ind, f"v[a + 1] = r | {bit}")
 
-    def op(self, t: ir.ThreadIR, op: ir.Op, ind: int) -> None:
+    def op(self, t: ir.ThreadIR, op: ir.Op, ind: int, var: str = "v") -> None:
         me = t.index + 1
         bit = 1 << t.index
         if isinstance(op, ir.Set):
-            self.emit(ind, f"v[{self.addr(op.addr, 'v')}] = {self.expr(op.value, 'v')}")
+            if self.traced:
+                self.emit(ind, f"w = {self.addr(op.addr, 'v')}")
+                self.emit(ind, f"v[w] = _wr(w, {self.expr(op.value, 'v')})")
+            else:
+                self.emit(ind, f"v[{self.addr(op.addr, 'v')}] = {self.expr(op.value, 'v')}")
         elif isinstance(op, ir.Check):
             if self.on(op.error):
-                self.emit(ind, f"if not {self.expr(op.cond, 'v')}:")
-                self.emit(ind + 1, f"return {op.error}")
+                self.emit(ind, f"if not {self.expr(op.cond, var)}:")
+                self.fail(ind + 1, op.error)
         elif isinstance(op, ir.TryAcquire):
             self.emit(ind, f"a = {self.addr(op.addr, 'v')}")
             rw = op.kind == "rwsem"
@@ -337,22 +389,24 @@ class _Gen:
             else:
                 free = "v[a] == 0"
                 take = f"v[a + 1] = v[a + 1] | {bit}"
+            dest = self.addr(op.dest, "v")
+            ok, no = (f"_wr({dest}, 1)", f"_wr({dest}, 0)") if self.traced else ("1", "0")
             self.emit(ind, f"if {free}:")
             self.emit(ind + 1, take)
-            self.emit(ind + 1, f"v[{self.addr(op.dest, 'v')}] = 1")
+            self.emit(ind + 1, f"v[{dest}] = {ok}")
             self.emit(ind, "else:")
-            self.emit(ind + 1, f"v[{self.addr(op.dest, 'v')}] = 0")
+            self.emit(ind + 1, f"v[{dest}] = {no}")
         elif isinstance(op, ir.Release):
             self.emit(ind, f"a = {self.addr(op.addr, 'v')}")
             if op.mode == "w":
                 if self.on(op.error):
-                    self.emit(ind, f"if v[a] != {me}:")
-                    self.emit(ind + 1, f"return {op.error}")
+                    self.emit(ind, f"if v[a] & {ir.OWNER_MASK} != {me}:")
+                    self.fail(ind + 1, op.error)
                 self.emit(ind, "v[a] = 0")
             else:
                 if self.on(op.error):
                     self.emit(ind, f"if not (v[a + 1] & {bit}):")
-                    self.emit(ind + 1, f"return {op.error}")
+                    self.fail(ind + 1, op.error)
                 self.emit(ind, f"v[a + 1] = v[a + 1] & {~bit}")
         elif isinstance(op, ir.RcuLock):
             self.emit(ind, f"v[{t.rcu_slot}] += 1")
@@ -360,7 +414,7 @@ class _Gen:
             r = t.rcu_slot
             if self.on(op.error):
                 self.emit(ind, f"if v[{r}] == 0:")
-                self.emit(ind + 1, f"return {op.error}")
+                self.fail(ind + 1, op.error)
             self.emit(ind, f"v[{r}] = max(0, v[{r}] - 1)")
             targets = self.gp_slots + self.mask_slots
             if targets:
@@ -372,14 +426,14 @@ class _Gen:
                 cond = self.spin_held("v", me)
                 cond = f"({cond} or v[{t.rcu_slot}] > 0)"
                 self.emit(ind, f"if {cond}:")
-                self.emit(ind + 1, f"return {op.error}")
+                self.fail(ind + 1, op.error)
             self.emit(ind, f"v[{t.gp_slot}] = {self.readers_mask('v', t.index)}")
         elif isinstance(op, ir.Free):
             pool = next(p for p in self.model.pools if p.name == op.pool)
             self.emit(ind, f"st = {pool.base - pool.stride} + {pool.stride}*({self.expr(op.ref, 'v')})")
             if self.on(op.error):
                 self.emit(ind, "if v[st] != 1:")
-                self.emit(ind + 1, f"return {op.error}")
+                self.fail(ind + 1, op.error)
             if op.deferred:
                 self.emit(ind, "v[st] = 2")
                 self.emit(ind, f"v[st + 1] = {self.readers_mask('v', None)}")
@@ -389,7 +443,7 @@ class _Gen:
             pool = next(p for p in self.model.pools if p.name == op.pool)
             dest = self.addr(op.dest, "v")
             head = 2 if pool.rcu else 1
-            defaults = [s.init for s in self.model.slots[pool.base + head : pool.base + pool.stride]]
+            defaults = pool.defaults
             for k in range(pool.size):
                 st = pool.base + k * pool.stride
                 kw = "if" if k == 0 else "elif"
@@ -409,15 +463,15 @@ class _Gen:
         me = t.index + 1
         for lk in self.model.locks:
             err = self.new_error("lock_misuse", "lock_misuse", f"{t.name} ends holding {lk.name}", t.span)
-            cond = f"v[{lk.addr}] == {me}"
+            cond = f"v[{lk.addr}] & {ir.OWNER_MASK} == {me}"
             if lk.kind == "rwsem":
                 cond += f" or (v[{lk.addr + 1}] >> {t.index}) & 1"
             self.emit(ind, f"if {cond}:")
-            self.emit(ind + 1, f"return {err}")
+            self.fail(ind + 1, err)
         if t.rcu_slot >= 0:
             err = self.new_error("lock_misuse", "lock_misuse", f"{t.name} ends inside an RCU read section", t.span)
             self.emit(ind, f"if v[{t.rcu_slot}] > 0:")
-            self.emit(ind + 1, f"return {err}")
+            self.fail(ind + 1, err)
 
     def invariant_fn(self) -> None:
         self.emit(1, "def _invariant(s):")
@@ -461,26 +515,38 @@ def format_slot(model: ir.Model, slot: int, value: int) -> str:
     if s.kind == "lock":
         if value == 0:
             return "unlocked"
-        return f"held by {model.threads[value - 1].name}" if value - 1 < len(model.threads) else str(value)
+        owner, sub = (value & ir.OWNER_MASK) - 1, value >> ir.OWNER_BITS
+        name = model.threads[owner].name if 0 <= owner < len(model.threads) else str(value)
+        return f"held by {name}" + (f" (nested {sub})" if sub else "")
     if s.kind in ("lock_readers", "rcu_mask", "gp_wait"):
         names = [t.name for t in model.threads if (value >> t.index) & 1]
         return "{" + ", ".join(names) + "}"
     return T.format_value(s.ty, value)
 
 
-def evaluate(e: ir.Expr, s: tuple[int, ...]) -> int:
-    """Interpret an IR expression on a state (for reports; no checks)."""
+class EvalFailure(Exception):
+    """A check failed while interpreting IR with `strict=True`."""
+
+    def __init__(self, error: int) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def evaluate(e: ir.Expr, s: tuple[int, ...], strict: bool = False) -> int:
+    """Interpret an IR expression on a state; with `strict`, a failing check raises EvalFailure."""
     if isinstance(e, ir.Const):
         return e.value
     if isinstance(e, ir.Load):
-        return s[address(e.addr, s)]
+        return s[address(e.addr, s, strict)]
     if isinstance(e, ir.Guarded):
-        return evaluate(e.expr, s)
+        if strict and not evaluate(e.cond, s, strict):
+            raise EvalFailure(e.error)
+        return evaluate(e.expr, s, strict)
     if isinstance(e, ir.Un):
-        a = evaluate(e.a, s)
+        a = evaluate(e.a, s, strict)
         return int(not a) if e.op == "!" else -a
     if isinstance(e, ir.Bin):
-        a, b = evaluate(e.a, s), evaluate(e.b, s)
+        a, b = evaluate(e.a, s, strict), evaluate(e.b, s, strict)
         ops: dict[str, Callable[[], int]] = {
             "&&": lambda: int(bool(a) and bool(b)),
             "||": lambda: int(bool(a) or bool(b)),
@@ -500,10 +566,10 @@ def evaluate(e: ir.Expr, s: tuple[int, ...]) -> int:
         return ops[e.op]()
     if isinstance(e, ir.Held):
         a = address(e.addr, s)
-        return int(s[a] == e.thread + 1)
+        return int(s[a] & ir.OWNER_MASK == e.thread + 1)
     return 0
 
 
-def address(a: ir.Addr, s: tuple[int, ...]) -> int:
+def address(a: ir.Addr, s: tuple[int, ...], strict: bool = False) -> int:
     """The slot an address denotes in a state."""
-    return a.base + sum(k * evaluate(e, s) for k, e in a.terms)
+    return a.base + sum(k * evaluate(e, s, strict) for k, e in a.terms)

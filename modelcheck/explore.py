@@ -214,7 +214,7 @@ def describe_blocked(c: Compiled, s: tuple[int, ...]) -> tuple[str, ...]:
             lock = next((lk.name for lk in m.locks if lk.addr == a), m.slots[a].name)
             holders = []
             if s[a]:
-                holders.append(m.threads[s[a] - 1].name)
+                holders.append(m.threads[(s[a] & ir.OWNER_MASK) - 1].name)
             if op.kind == "rwsem" and op.mode == "w":
                 holders += [x.name for x in m.threads if (s[a + 1] >> x.index) & 1]
             held = " and ".join(holders) if holders else "nobody"

@@ -130,6 +130,7 @@ class Acquire:
     mode: str
     lock_class: str
     errors: tuple[int, int]  # (already held by this thread, sleeping lock in atomic context)
+    subclass: int = 0  # spin_lock_nested(lock, subclass): kept in the owner slot for lockdep
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,13 @@ class PoolLayout:
     struct: T.StructT
     field_offsets: tuple[tuple[str, int], ...]  # field -> offset from the object's status slot
     rcu: bool  # objects carry an RCU wait mask after the status
+    defaults: tuple[int, ...] = ()  # a fresh object's field values, for alloc()
+
+
+#: A lock's owner slot holds the owner's thread number + 1 in its low bits and the
+#: lockdep subclass of the acquisition (spin_lock_nested) above them.
+OWNER_BITS = 6
+OWNER_MASK = (1 << OWNER_BITS) - 1
 
 
 @dataclass(frozen=True)

@@ -260,7 +260,18 @@ class _Lowerer:
         return self._error_ids[key]
 
     # ------------------------------------------------------------ layout
+    def unique(self, name: str) -> str:
+        """`name`, or `name#2`, `name#3`, ... if a slot already has it (temps, procs called twice)."""
+        taken = {s.name for s in self.slots}
+        if name not in taken:
+            return name
+        k = 2
+        while f"{name}#{k}" in taken:
+            k += 1
+        return f"{name}#{k}"
+
     def add_slots(self, ty: T.Type, name: str, kind: str, inits: list[int], thread: int = -1) -> int:
+        name = self.unique(name)
         base = len(self.slots)
         for (sname, sty), init in zip(_scalars(ty, name), inits, strict=True):
             skind = kind
@@ -327,7 +338,15 @@ class _Lowerer:
                     self.slots.append(ir.Slot(sname, skind, sty, init))
                 self._register_locks(p.struct, obj, obase, p.name)
             self.pools[p.name] = ir.PoolLayout(
-                p.name, base, stride, p.size, p.allocated, p.struct, tuple(offsets), rcu_pools
+                p.name,
+                base,
+                stride,
+                p.size,
+                p.allocated,
+                p.struct,
+                tuple(offsets),
+                rcu_pools,
+                tuple(_default_values(p.struct)),
             )
 
     # ------------------------------------------------------------ driver
@@ -368,7 +387,7 @@ class _Lowerer:
         """Execute `init { }` once, on the default values, to get the initial slot values."""
         if not self.spec.init:
             return
-        from .codegen import address, evaluate
+        from .codegen import EvalFailure, address, evaluate
 
         self.env = _Env(-1, 0)
         self.thread_index, self.thread_name, self.self_value = -1, "init", 0
@@ -382,18 +401,24 @@ class _Lowerer:
             self._atomic = False
         values = [s.init for s in self.slots]
         node: ir.Node | None = entry
-        while node is not None:
-            for op in node.ops:
-                if isinstance(op, ir.Set):
+        try:
+            while node is not None:
+                for op in node.ops:
                     state = tuple(values)
-                    values[address(op.addr, state)] = evaluate(op.value, state)
-            if node.cond is not None:
-                nxt = node.then if evaluate(node.cond, tuple(values)) else node.orelse
-                for op in node.post:
-                    values[op.addr.base] = 0
-            else:
-                nxt = node.next
-            node = self.nodes[nxt] if nxt is not None else None
+                    if isinstance(op, ir.Set):
+                        values[address(op.addr, state, strict=True)] = evaluate(op.value, state, strict=True)
+                    elif isinstance(op, ir.Check) and not evaluate(op.cond, state, strict=True):
+                        raise EvalFailure(op.error)
+                if node.cond is not None:
+                    nxt = node.then if evaluate(node.cond, tuple(values), strict=True) else node.orelse
+                    for op in node.post:
+                        values[op.addr.base] = 0
+                else:
+                    nxt = node.next
+                node = self.nodes[nxt] if nxt is not None else None
+        except EvalFailure as exc:
+            site = self.errors[exc.error]
+            raise error(site.span, "init", f"init {{ }} fails: {site.message}") from None
         self.slots = [ir.Slot(s.name, s.kind, s.ty, v, s.thread) for s, v in zip(self.slots, values, strict=True)]
 
     # ------------------------------------------------------------ threads and the CFG
@@ -461,7 +486,7 @@ class _Lowerer:
         node = self.nodes[t.entry]
         seen = set()
         while not node.end and node.id not in t.yields:
-            if node.id in seen or any(not isinstance(op, ir.Set) or _can_fail(op.value) for op in node.ops):
+            if node.id in seen or not all(self.prerunnable(op, t.index) for op in node.ops):
                 return False
             seen.add(node.id)
             for op in node.ops:
@@ -469,7 +494,7 @@ class _Lowerer:
                 state = tuple(values)
                 values[address(op.addr, state)] = evaluate(op.value, state)
             if node.cond is not None:
-                if _can_fail(node.cond):
+                if not self.local_only(node.cond, t.index):
                     return False
                 nxt = node.then if evaluate(node.cond, tuple(values)) else node.orelse
                 for op in node.post:
@@ -482,6 +507,24 @@ class _Lowerer:
         values[t.pc_slot] = t.yields.index(node.id) if not node.end else len(t.yields)
         self.slots = [ir.Slot(s.name, s.kind, s.ty, v, s.thread) for s, v in zip(self.slots, values, strict=True)]
         return True
+
+    def prerunnable(self, op: ir.Op, thread: int) -> bool:
+        """An op the initial state may absorb: a store to a fixed local of `thread` from its locals."""
+        if not isinstance(op, ir.Set) or op.addr.terms:
+            return False
+        return self.slots[op.addr.base].thread == thread and self.local_only(op.value, thread)
+
+    def local_only(self, e: ir.Expr, thread: int) -> bool:
+        """True when `e` cannot fail and reads only fixed slots that `thread` owns."""
+        if isinstance(e, ir.Const):
+            return True
+        if isinstance(e, ir.Load):
+            return not e.addr.terms and self.slots[e.addr.base].thread == thread
+        if isinstance(e, ir.Un):
+            return self.local_only(e.a, thread)
+        if isinstance(e, ir.Bin):
+            return self.local_only(e.a, thread) and self.local_only(e.b, thread)
+        return False
 
     def declare_labels(self, body: tuple[T.TStmt, ...], env: _Env) -> None:
         for st in _walk(body):
@@ -615,6 +658,17 @@ class _Lowerer:
             node.ops.append(ir.Await(cond))
             self.cur = node
             return
+        if isinstance(st, T.TAssert) and st.kernel and not self._atomic:
+            # BUG_ON(c): `if (c) BUG();` with the usual one-access-per-step reads
+            err = self.error_id("assert", st.name, f"assertion {st.text} failed", st.span)
+            ok = self.new_node(st.span, st.text)
+            bug = self.new_node(st.span, st.text)
+            self.ensure_open(st.span, st.text)
+            self.branch(st.cond, ok.id, bug.id, st.span, st.text)
+            bug.ops.append(ir.Check(ir.Const(0), err))
+            bug.next = ok.id
+            self.cur = ok
+            return
         if isinstance(st, T.TAssert):
             node = self.start_access(st.span, st.text, shared=_acc(st.cond) > 0)
             cond = self.rvalue(st.cond, direct=True)
@@ -718,8 +772,12 @@ class _Lowerer:
             if info.guarded_by is not None:
                 lock = self.location(info.guarded_by, direct=True, self_obj=obj)
                 assert isinstance(lock.ty, T.LockT)
-                err = self.error_id("guarded_by", prop + ".guarded_by",
-                                    f"{'write to' if write else 'read of'} {prop} without holding its lock", span)
+                err = self.error_id(
+                    "guarded_by",
+                    prop + ".guarded_by",
+                    f"{'write to' if write else 'read of'} {prop} without holding its lock",
+                    span,
+                )
                 node.ops.append(ir.Check(ir.Held(lock.addr, lock.ty.kind, self.thread_index, write), err))
             if write and info.requires is not None:
                 cond = self.rvalue(info.requires, direct=True, self_obj=obj)
@@ -1023,7 +1081,8 @@ class _Lowerer:
                     f"{name}() may sleep, but this thread holds a spinlock or is in an RCU read section",
                     span,
                 )
-                node.ops.append(ir.Acquire(loc.addr, kind, mode, cls, (held, sleep)))
+                sub = e.args[1].value if e.name == "spin_lock_nested" and isinstance(e.args[1], T.TConst) else 0
+                node.ops.append(ir.Acquire(loc.addr, kind, mode, cls, (held, sleep), sub))
             elif op.startswith("release"):
                 err = self.error_id("lock_misuse", "lock_misuse", f"{name}() of a lock this thread does not hold", span)
                 node.ops.append(ir.Release(loc.addr, kind, mode, err))
@@ -1177,18 +1236,6 @@ def _inner_fields(addr: ir.Addr, ty: T.Type) -> list[tuple[ir.Addr, T.StructT, s
         for i in range(ty.size):
             out.extend(_inner_fields(_shift(addr, i * step), ty.elem))
     return out
-
-
-def _can_fail(e: ir.Expr) -> bool:
-    if isinstance(e, ir.Guarded):
-        return True
-    if isinstance(e, ir.Load):
-        return any(_can_fail(x) for _, x in e.addr.terms)
-    if isinstance(e, ir.Un):
-        return _can_fail(e.a)
-    if isinstance(e, ir.Bin):
-        return _can_fail(e.a) or _can_fail(e.b)
-    return False
 
 
 def _ite(c: ir.Expr, a: ir.Expr, b: ir.Expr) -> ir.Expr:

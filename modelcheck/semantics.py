@@ -352,6 +352,7 @@ class TAssert:
     name: str
     cond: TExpr
     text: str
+    kernel: bool = False  # BUG_ON: kernel code, its reads are steps like an if's; assert reads atomically
 
 
 @dataclass(frozen=True)

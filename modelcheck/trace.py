@@ -62,7 +62,7 @@ class Trace:
 def build_trace(c: Compiled, violation: Violation) -> Trace:
     """Re-execute a violation's path with read logging on and collect every step."""
     model = c.model
-    traced = compile_model(model, _props_of(c), traced=True)
+    traced = compile_model(model, c.props, traced=True)
     s = model.initial_state()
     states = [s]
     steps = []
@@ -92,6 +92,7 @@ def build_trace(c: Compiled, violation: Violation) -> Trace:
         pc = s[thread.pc_slot]
         node = thread.nodes[thread.yields[pc]]
         traced.reads.clear()
+        traced.writes.clear()
         r = traced.tables[tid][1][pc](s)
         reads = tuple(
             dict.fromkeys(
@@ -106,34 +107,42 @@ def build_trace(c: Compiled, violation: Violation) -> Trace:
         if node.choices:
             text = f"choose: branch {branch + 1} of {len(node.choices)}"
         if not isinstance(r, tuple):
-            steps.append(TraceStep(thread.name, tid, branch, node.span, text, reads, (), True))
+            site = traced.errors[r] if isinstance(r, int) else None
+            span = node.span
+            if site is not None and site.span != thread.span:  # "ends holding ...": keep the last statement
+                span = site.span
+            if span.line != node.span.line:
+                text = _source_line(model.source, span.line) or text
+            if node.choices:
+                text = f"[choose: branch {branch + 1} of {len(node.choices)}] {text}"
+            steps.append(TraceStep(thread.name, tid, branch, span, text, reads, (), True))
             break
+        same = [i for i in traced.writes if s[i] == r[i]]  # stores that did not change the value
+        writes = _writes(model, s, r, same)
         steps.append(
-            TraceStep(
-                thread.name, tid, branch, node.span, text, reads, _writes(model, s, r), last and violation.failing_step
-            )
+            TraceStep(thread.name, tid, branch, node.span, text, reads, writes, last and violation.failing_step)
         )
         s = r
         states.append(s)
     return Trace(tuple(t.name for t in model.threads), tuple(steps), tuple(states))
 
 
-def _props_of(c: Compiled) -> set[str] | None:
-    enabled = {c.errors[i].name for i in range(len(c.model.errors))}
-    return enabled if enabled else None
-
-
-def _writes(model: ir.Model, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[tuple[str, str], ...]:
+def _writes(
+    model: ir.Model, a: tuple[int, ...], b: tuple[int, ...], same: list[int] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """The slots a step wrote: those it changed, and the logged stores of an unchanged value."""
+    written = {i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y} | set(same or ())
     out = []
-    for i, (x, y) in enumerate(zip(a, b, strict=True)):
-        if (
-            x != y
-            and model.slots[i].kind not in HIDDEN_KINDS
-            and "<tmp>" not in model.slots[i].name
-            and "<cond>" not in model.slots[i].name
-        ):
-            out.append((_short(model, i), format_slot(model, i, y)))
+    for i in sorted(written):
+        slot = model.slots[i]
+        if slot.kind not in HIDDEN_KINDS and "<tmp" not in slot.name:
+            out.append((_short(model, i), format_slot(model, i, b[i])))
     return tuple(out)
+
+
+def _source_line(source: str, line: int) -> str:
+    lines = source.splitlines()
+    return lines[line - 1].strip() if 1 <= line <= len(lines) else ""
 
 
 def _short(model: ir.Model, i: int) -> str:
