@@ -1005,6 +1005,14 @@ class _Lowerer:
                 err = self.error_id("overflow", "overflow", "division by zero", e.span)
                 b = ir.Guarded(ir.Bin("!=", b, ir.Const(0)), err, b)
             return ir.Bin(e.op, a, b)
+        if isinstance(e, T.TQuant) and not direct and _acc(e) > 0:
+            # a quantifier reads all its objects in one atomic step, wherever it appears
+            node = self.start_access(e.span, text, True)
+            value = self.rvalue(e, direct=True, text=text, self_obj=self_obj)
+            sym = self.new_temp(e.ty, e.span)
+            self.store(node, Loc(ir.Addr(self.env.slot(sym)), e.ty), value, e.span)
+            self.cur = node
+            return ir.Load(ir.Addr(self.env.slot(sym)))
         if isinstance(e, T.TQuant):
             pool = self.pools[e.pool]
             parts: list[ir.Expr] = []

@@ -83,12 +83,14 @@ class _Newlines:
         pending: Token | None = None
         for tok in stream:
             if tok.type == "_NL":
-                if depth == 0 and prev is not None and _can_end(prev):
-                    pending = pending or tok
+                explicit = ";" in tok.value
+                if depth == 0 and prev is not None and (explicit or _can_end(prev)):
+                    if pending is None or explicit:
+                        pending = tok
                 continue
             if pending is not None:
-                explicit = ";" in pending.value
-                if _can_start(tok) or tok.value == "}" or (explicit and _can_start(tok)):
+                # a newline ends a statement only before the start of another; a `;` always does
+                if ";" in pending.value or _can_start(tok) or tok.value == "}":
                     yield pending
                 pending = None
             if tok.value in _BRACKETS_OPEN:
