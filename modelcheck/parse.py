@@ -84,9 +84,8 @@ class _Newlines:
         for tok in stream:
             if tok.type == "_NL":
                 explicit = ";" in tok.value
-                if depth == 0 and prev is not None and (explicit or _can_end(prev)):
-                    if pending is None or explicit:
-                        pending = tok
+                if depth == 0 and prev is not None and (explicit or _can_end(prev)) and (pending is None or explicit):
+                    pending = tok
                 continue
             if pending is not None:
                 # a newline ends a statement only before the start of another; a `;` always does
