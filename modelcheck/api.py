@@ -137,20 +137,7 @@ def param_settings(spec: S.Spec) -> list[dict[str, str]]:
 
 
 def _names_in(e: S.Expr) -> list[str]:
-    out: list[str] = []
-
-    def visit(x: object) -> None:
-        if isinstance(x, S.Name):
-            out.append(x.name)
-        elif hasattr(x, "__dataclass_fields__"):
-            for k in x.__dataclass_fields__:
-                v = getattr(x, k)
-                for item in v if isinstance(v, tuple) else (v,):
-                    if hasattr(item, "__dataclass_fields__"):
-                        visit(item)
-
-    visit(e)
-    return out
+    return [node.name for node in S.walk_nodes(e) if isinstance(node, S.Name)]
 
 
 def test_spec(path: str, limits: Limits | None = None) -> list[ExpectOutcome]:

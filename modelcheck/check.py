@@ -1230,23 +1230,7 @@ def _walk_stmts(body: tuple[S.Stmt, ...]) -> Iterator[S.Stmt]:
 
 
 def _called_names(body: tuple[S.Stmt, ...]) -> set[str]:
-    names: set[str] = set()
-
-    def visit(e: object) -> None:
-        if isinstance(e, S.Call) and isinstance(e.func, S.Name):
-            names.add(e.func.name)
-        if hasattr(e, "__dataclass_fields__"):
-            for k in e.__dataclass_fields__:
-                v = getattr(e, k)
-                if isinstance(v, tuple):
-                    for x in v:
-                        visit(x)
-                elif hasattr(v, "__dataclass_fields__"):
-                    visit(v)
-
-    for st in _walk_stmts(body):
-        visit(st)
-    return names
+    return {call.func.name for call in _calls(body) if isinstance(call.func, S.Name)}
 
 
 def _stmt_exprs(st: T.TStmt) -> Iterator[T.TExpr]:
@@ -1260,21 +1244,7 @@ def _stmt_exprs(st: T.TStmt) -> Iterator[T.TExpr]:
 
 
 def _calls(body: tuple[S.Stmt, ...]) -> list[S.Call]:
-    out: list[S.Call] = []
-
-    def visit(e: object) -> None:
-        if isinstance(e, S.Call):
-            out.append(e)
-        if hasattr(e, "__dataclass_fields__"):
-            for k in e.__dataclass_fields__:
-                v = getattr(e, k)
-                for x in v if isinstance(v, tuple) else (v,):
-                    if hasattr(x, "__dataclass_fields__"):
-                        visit(x)
-
-    for st in _walk_stmts(body):
-        visit(st)
-    return out
+    return [node for st in body for node in S.walk_nodes(st) if isinstance(node, S.Call)]
 
 
 def _subexprs(e: T.TExpr) -> Iterator[T.TExpr]:
@@ -1382,18 +1352,6 @@ def _fold(e: T.TExpr) -> T.TExpr:
     a, b = left.value, right.value
     if op in ("/", "%") and b == 0:
         return e
-    value = {
-        "==": lambda: int(a == b),
-        "!=": lambda: int(a != b),
-        "<": lambda: int(a < b),
-        "<=": lambda: int(a <= b),
-        ">": lambda: int(a > b),
-        ">=": lambda: int(a >= b),
-        "+": lambda: a + b,
-        "-": lambda: a - b,
-        "*": lambda: a * b,
-        "/": lambda: int(a / b),
-        "%": lambda: a - b * int(a / b),
-    }[op]()
+    value = T.BINARY_OPS[op](a, b)
     ty = T.BOOL if e.ty == T.BOOL else T.IntT(value, value)
     return T.TConst(e.span, ty, value)

@@ -6,6 +6,7 @@ constants by `check`, so nothing downstream sees a param.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .diagnostics import Span
@@ -467,3 +468,33 @@ def format_value(ty: Type, value: int) -> str:
     if isinstance(ty, LockT):
         return "unlocked" if value == 0 else f"held({value})"
     return str(value)
+
+
+def c_div(a: int, b: int) -> int:
+    """Integer division truncating toward zero, as in C."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def c_mod(a: int, b: int) -> int:
+    """The remainder matching `c_div`, as in C."""
+    return a - b * c_div(a, b)
+
+
+#: The value of each binary operator on ints (bools are 0 and 1), with C's division.
+BINARY_OPS: dict[str, Callable[[int, int], int]] = {
+    "&&": lambda a, b: int(bool(a) and bool(b)),
+    "||": lambda a, b: int(bool(a) or bool(b)),
+    "==>": lambda a, b: int((not a) or bool(b)),
+    "==": lambda a, b: int(a == b),
+    "!=": lambda a, b: int(a != b),
+    "<": lambda a, b: int(a < b),
+    "<=": lambda a, b: int(a <= b),
+    ">": lambda a, b: int(a > b),
+    ">=": lambda a, b: int(a >= b),
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": c_div,
+    "%": c_mod,
+}

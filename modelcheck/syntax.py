@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, is_dataclass
 
 from .diagnostics import Span
 
@@ -376,3 +377,14 @@ class Spec:
     file: str
     source: str
     decls: tuple[Decl, ...]
+
+
+def walk_nodes(node: object) -> Iterator[object]:
+    """Every syntax node under `node` (itself included), depth first, in field order."""
+    yield node
+    if is_dataclass(node) and not isinstance(node, type):
+        for f in fields(node):
+            value = getattr(node, f.name)
+            for item in value if isinstance(value, tuple) else (value,):
+                if is_dataclass(item) and not isinstance(item, (type, Span)):
+                    yield from walk_nodes(item)
