@@ -423,8 +423,10 @@ class _ToAst(Transformer[Token, Any]):
 
     def label_stmt(self, meta: Any, items: list[Any]) -> list[S.Stmt]:
         tok = items[0]
-        label = S.LabelStmt(_tok_span(self.file, tok), str(tok))
-        return [label, *items[1:]]
+        out: list[S.Stmt] = [S.LabelStmt(_tok_span(self.file, tok), str(tok))]
+        for item in items[1:]:  # the labelled statement, itself maybe labelled (`a: b: x = 1`)
+            out.extend(item if isinstance(item, list) else [item])
+        return out
 
     def return_stmt(self, meta: Any, items: list[Any]) -> S.ReturnStmt:
         return S.ReturnStmt(self._s(meta), items[0] if items else None)

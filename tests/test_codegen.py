@@ -1,0 +1,56 @@
+"""Stage 4: generated code, property selection, and the trace/ITF data built from it."""
+
+from __future__ import annotations
+
+from modelcheck.codegen import compile_model
+from modelcheck.explore import explore
+from modelcheck.trace import build_trace, to_itf
+
+from .helpers import model_of
+
+SPEC = """
+struct obj { l: spinlock, v: int[0..3] guarded_by l }
+pool objs: obj[1]
+shared n: int[0..3]
+thread t {
+    var k: int[0..1] = 1
+    objs[0].v = 1
+    choose {
+        n = 1
+    } or {
+        assert second: k == 0
+    }
+}
+invariant small: n < 3
+"""
+
+
+def test_unselected_properties_generate_no_checks() -> None:
+    model = model_of(SPEC)
+    everything = compile_model(model).source
+    only_small = compile_model(model, ["small"]).source
+    guarded = next(i for i, e in enumerate(model.errors) if e.kind == "guarded_by")
+    assert f"return {guarded}" in everything and f"return {guarded}" not in only_small
+
+
+def test_choose_yields_one_successor_per_branch_and_names_the_failing_branch() -> None:
+    model = model_of(SPEC)
+    c = compile_model(model, ["second"])
+    result = explore(c)
+    assert result.verdict == "VIOLATED" and result.violation is not None
+    assert result.violation.path[-1] == (0, 1)
+    trace = build_trace(c, result.violation)
+    assert trace.steps[-1].failed and "[choose: branch 2 of 2]" in trace.steps[-1].text
+
+
+def test_itf_export_has_meta_vars_and_one_state_per_step() -> None:
+    model = model_of(SPEC)
+    c = compile_model(model)
+    result = explore(c)
+    assert result.violation is not None
+    trace = build_trace(c, result.violation)
+    data = to_itf(c, result.violation, trace, "t.spec", {})
+    assert data["#meta"]["format"] == "ITF"
+    assert data["vars"] == [s.name for s in model.slots]
+    assert len(data["states"]) == len(trace.states)
+    assert data["states"][0]["n"] == 0
