@@ -43,7 +43,11 @@ def load(path: str, defines: Mapping[str, str] | None = None) -> tuple[S.Spec, T
     """Parse, check and lower a spec file."""
     spec = read_spec(path)
     checked = check(spec, defines)
-    return spec, checked, lower(checked)
+    try:
+        return spec, checked, lower(checked)
+    except SpecError as exc:  # init { } failures are found while lowering
+        exc.source = exc.source or spec.source
+        raise
 
 
 def run_check(

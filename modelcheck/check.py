@@ -40,6 +40,10 @@ LOCK_OPS: dict[str, tuple[str, str]] = {
     "mutex_lock": ("mutex", "acquire"),
     "mutex_unlock": ("mutex", "release"),
     "mutex_trylock": ("mutex", "try"),
+    # folio_lock() sleeps on PG_locked: a folio's lock is a `mutex` field of the folio
+    "folio_lock": ("mutex", "acquire"),
+    "folio_unlock": ("mutex", "release"),
+    "folio_trylock": ("mutex", "try"),
     "down_write": ("rwsem", "acquire"),
     "up_write": ("rwsem", "release"),
     "down_write_trylock": ("rwsem", "try"),
@@ -64,6 +68,7 @@ OTHER_BUILTINS = (
 BUILTINS = tuple(LOCK_OPS) + ACCESS_OPS + OTHER_BUILTINS
 # Builtins that may appear inside an expression (they yield a value).
 VALUE_BUILTINS = {
+    "folio_trylock",
     "spin_trylock",
     "mutex_trylock",
     "down_write_trylock",
@@ -104,10 +109,19 @@ def param_domain(spec: S.Spec, name: str) -> list[str] | None:
                     if isinstance(e, S.EnumDecl) and e.name == d.type.name:
                         return list(e.members)
             if isinstance(d.type, S.IntType):
-                lo, hi = d.type.lo, d.type.hi
-                if isinstance(lo, S.IntLit) and isinstance(hi, S.IntLit) and hi.value - lo.value < 16:
-                    return [str(v) for v in range(lo.value, hi.value + 1)]
+                lo, hi = _literal(d.type.lo), _literal(d.type.hi)
+                if lo is not None and hi is not None and hi - lo < 16:
+                    return [str(v) for v in range(lo, hi + 1)]
             return None
+    return None
+
+
+def _literal(e: S.Expr) -> int | None:
+    """The value of an integer literal, possibly negated."""
+    if isinstance(e, S.IntLit):
+        return e.value
+    if isinstance(e, S.Unary) and e.op == "-" and isinstance(e.operand, S.IntLit):
+        return -e.operand.value
     return None
 
 
@@ -184,6 +198,8 @@ class _Checker:
                 if isinstance(d, S.ParamDecl):
                     self._param(d)
                 elif isinstance(d, S.EnumDecl):
+                    if len(set(d.members)) != len(d.members):
+                        raise self.err(d.span, "name", f"enum '{d.name}' lists a member twice")
                     self.enums[d.name] = T.EnumT(d.name, d.members)
             except _Abort:
                 pass
@@ -635,7 +651,7 @@ class _Checker:
         blocks = loops = None
         d = self.proc_decls[name]
         for st in _walk_stmts(d.body):
-            if isinstance(st, (S.WhileStmt, S.GotoStmt)):
+            if isinstance(st, (S.WhileStmt, S.GotoStmt, S.ChooseStmt)):
                 loops = loops or st.span
             if isinstance(st, S.AwaitStmt):
                 blocks = blocks or st.span
@@ -679,7 +695,7 @@ class _Checker:
                 self._atomic_fresh = False  # the branches run after the condition
             then = self.block(st.then, scope, in_atomic, loops)
             orelse = self.block(st.orelse, scope, in_atomic, loops)
-            return [T.TIf(st.span, cond, then, orelse, "if " + _text(src, st.cond.span))]
+            return [T.TIf(st.span, cond, then, orelse, _text(src, st.span))]
         if isinstance(st, S.WhileStmt):
             if in_atomic:
                 raise self.err(
@@ -691,7 +707,7 @@ class _Checker:
             cond = self.expr(st.cond, scope, T.BOOL)
             self.expect_type(cond, T.BOOL, st.cond.span)
             body = self.block(st.body, scope, in_atomic, loops + 1)
-            return [T.TWhile(st.span, cond, body, "while " + _text(src, st.cond.span))]
+            return [T.TWhile(st.span, cond, body, _text(src, st.span))]
         if isinstance(st, S.GotoStmt):
             if in_atomic:
                 raise self.err(st.span, "structure", "goto is not allowed inside atomic { }")
@@ -736,7 +752,7 @@ class _Checker:
             cond = self.expr(st.cond, scope, T.BOOL)
             self.expect_type(cond, T.BOOL, st.cond.span)
             self._no_effects(cond, "an await condition")
-            return [T.TAwait(st.span, cond, "await " + _text(src, st.cond.span))]
+            return [T.TAwait(st.span, cond, _text(src, st.span))]
         if isinstance(st, S.AssertStmt):
             cond = self.expr(st.cond, scope, T.BOOL)
             self.expect_type(cond, T.BOOL, st.cond.span)
@@ -776,7 +792,8 @@ class _Checker:
                 raise self.err(
                     st.span,
                     "structure",
-                    f"proc '{e.proc}' loops (at {loops}), so it cannot be called inside atomic {{ }}",
+                    f"proc '{e.proc}' uses while, goto or choose (at {loops}), "
+                    "so it cannot be called inside atomic { }",
                 )
             if blocks is not None:
                 raise self.err(
@@ -1105,6 +1122,13 @@ class _Checker:
             raise self.err(e.span, "structure", f"{name}() has an effect and cannot appear in a property")
         if not statement and name not in VALUE_BUILTINS:
             raise self.err(e.span, "structure", f"{name}() is a statement, not a value")
+        if name == "lockdep_is_held" and scope.in_property:
+            raise self.err(
+                e.span,
+                "structure",
+                "lockdep_is_held() asks about the running thread, and a property has none",
+                "state it inside the thread with lockdep_assert_held()",
+            )
         if name in LOCK_OPS or name == "lockdep_is_held":
             kind = LOCK_OPS[name][0] if name in LOCK_OPS else None
             nargs = 2 if name == "spin_lock_nested" else 1

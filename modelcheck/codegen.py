@@ -32,7 +32,7 @@ class Compiled:
     check_deadlock: bool
     check_lock_order: bool
     lock_edges: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
-    reads: list[int] = field(default_factory=list)  # filled by traced steps
+    reads: list[tuple[int, int]] = field(default_factory=list)  # (slot, value read), by traced steps
     writes: list[int] = field(default_factory=list)  # filled by traced steps
     source: str = ""
     props: Collection[str] | None = None  # the properties compiled in (None: all)
@@ -215,7 +215,7 @@ class _Gen:
         reads = compiled.reads
 
         def rd(v: Any, i: int) -> int:
-            reads.append(i)
+            reads.append((i, int(v[i])))
             return int(v[i])
 
         writes = compiled.writes

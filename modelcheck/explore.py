@@ -239,10 +239,9 @@ def lock_order_cycle(c: Compiled) -> Violation | None:
         tid, err = c.lock_edges[(a, b)]
         lines.append(f"{c.model.threads[tid].name} takes {b} while holding {a} at {c.errors[err].span}")
     if len(cycle) == 1:
-        msg = (
-            f"lock class {cycle[0]} is taken while already holding a lock of the same class "
-            "(use spin_lock_nested for a second instance)"
-        )
+        kind = next((lk.kind for lk in c.model.locks if lk.lock_class == cycle[0].split("/")[0]), "")
+        hint = " (annotate the second acquisition: spin_lock_nested(lock, 1))" if kind == "spinlock" else ""
+        msg = f"lock class {cycle[0]} is taken while already holding a lock of the same class{hint}"
     else:
         msg = "lock-order cycle " + " -> ".join([*cycle, cycle[0]]) + ": a potential ABBA deadlock"
     return Violation("lock_order", "lock_order", msg, None, (), False, tuple(lines))

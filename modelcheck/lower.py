@@ -1025,8 +1025,7 @@ class _Lowerer:
             for p in parts:
                 acc = _and(acc, p) if e.kind == "forall" else (p if isinstance(acc, ir.Const) else ir.Bin("||", acc, p))
             return acc
-        if isinstance(e, T.TProcCall):
-            assert not direct, "procs are always hoisted"
+        if isinstance(e, T.TProcCall):  # inlined in place: inside atomic { } it joins the step
             sym = self.new_temp(e.ty, e.span)
             slot = self.env.slot(sym)
             self.call_proc(e, Loc(ir.Addr(slot), e.ty), e.span, text)
@@ -1137,6 +1136,10 @@ class _Lowerer:
         loc = self.location(e.args[0], direct=True)
         self.contract_checks(node, loc, span, write=False)
         old = self.load_loc(loc)
+        if name == "READ_ONCE":  # a statement of its own: the value is read and dropped
+            assert result is not None
+            self.store(node, result, old, span)
+            return
         args = [self.rvalue(a, direct=True) for a in e.args[1:]]
         if name == "WRITE_ONCE":
             self.store(node, loc, args[0], span)

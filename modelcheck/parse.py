@@ -84,6 +84,9 @@ class _Newlines:
         for tok in stream:
             if tok.type == "_NL":
                 explicit = ";" in tok.value
+                if explicit and depth > 0:
+                    yield tok  # a `;` inside brackets is an error the parser reports
+                    continue
                 if depth == 0 and prev is not None and (explicit or _can_end(prev)) and (pending is None or explicit):
                     pending = tok
                 continue
@@ -271,6 +274,9 @@ class _ToAst(Transformer[Token, Any]):
 
     def struct_decl(self, meta: Any, items: list[Any]) -> S.StructDecl:
         return S.StructDecl(self._s(meta), str(items[0]), tuple(items[1:]))
+
+    def field_name(self, meta: Any, items: list[Any]) -> str:
+        return str(items[0])
 
     def ghost_mark(self, meta: Any, items: list[Any]) -> str:
         return "ghost"

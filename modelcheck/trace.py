@@ -96,8 +96,8 @@ def build_trace(c: Compiled, violation: Violation) -> Trace:
         r = traced.tables[tid][1][pc](s)
         reads = tuple(
             dict.fromkeys(
-                (model.slots[i].name, format_slot(model, i, s[i]))
-                for i in traced.reads
+                (model.slots[i].name, format_slot(model, i, x))
+                for i, x in traced.reads
                 if model.slots[i].kind not in ("local", "status", "rcu_mask", *HIDDEN_KINDS)
             )
         )
@@ -142,7 +142,7 @@ def _writes(
 
 def _source_line(source: str, line: int) -> str:
     lines = source.splitlines()
-    return lines[line - 1].strip() if 1 <= line <= len(lines) else ""
+    return lines[line - 1].split("//")[0].strip() if 1 <= line <= len(lines) else ""
 
 
 def _short(model: ir.Model, i: int) -> str:
