@@ -250,6 +250,7 @@ class _Lowerer:
         self.loops: list[tuple[int, int]] = []
         self.temps: list[int] = []
         self.cur: ir.Node | None = None
+        self._atomic = False  # lowering the inside of an atomic { } block
 
     # ------------------------------------------------------------ errors
     def error_id(self, kind: str, name: str, message: str, span: Span) -> int:
@@ -680,17 +681,14 @@ class _Lowerer:
         raise AssertionError(f"unhandled statement {st!r}")  # pragma: no cover
 
     def atomic(self, st: T.TAtomic) -> None:
-        node = self.open(st.span, "atomic", shared=True)
+        """One step: every statement of the block joins the node opened here."""
+        self.open(st.span, "atomic", shared=True)
         saved = self._atomic
         self._atomic = True
         try:
             self.block(st.body)
         finally:
             self._atomic = saved
-        # everything emitted went into `node` (or its local successors)
-        del node
-
-    _atomic = False
 
     def start_access(self, span: Span, text: str, shared: bool) -> ir.Node:
         """The node a statement's (last) access goes into."""
@@ -1072,7 +1070,6 @@ class _Lowerer:
     def builtin_effect(self, node: ir.Node, e: T.TBuiltin, result: Loc | None, span: Span, text: str) -> None:
         """Emit the operations of an effectful builtin into `node`."""
         name = e.name
-        tid = self.thread_index
         if name in LOCK_OPS:
             kind, op = LOCK_OPS[name]
             loc = self.location(e.args[0], direct=True)
@@ -1096,7 +1093,6 @@ class _Lowerer:
             else:
                 assert result is not None
                 node.ops.append(ir.TryAcquire(result.addr, loc.addr, kind, mode, cls))
-            del tid
             return
         if name == "rcu_read_lock":
             node.ops.append(ir.RcuLock())

@@ -140,7 +140,7 @@ def parse(text: str, file: str = "<string>") -> S.Spec:
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
-        raise SpecError([_syntax_diagnostic(exc, file)], text) from None
+        raise SpecError([_syntax_diagnostic(exc, file, text)], text) from None
     decls = _ToAst(file).transform(tree)
     return S.Spec(file=file, source=text, decls=tuple(decls))
 
@@ -192,7 +192,7 @@ def _describe_token(tok: Token) -> str:
     return f"'{tok.value}'"
 
 
-def _syntax_diagnostic(exc: UnexpectedInput, file: str) -> Diagnostic:
+def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str) -> Diagnostic:
     line = getattr(exc, "line", 0) or 0
     col = getattr(exc, "column", 0) or 0
     expected: set[str] = set()
@@ -203,7 +203,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str) -> Diagnostic:
             with contextlib.suppress(UnexpectedInput):
                 expected = set(exc.interactive_parser.accepts())  # type: ignore[no-untyped-call]
         if tok.type == "$END" or line <= 0:
-            line, col = _last_position(exc)
+            line, col = _end_position(text)
         what = _describe_token(tok)
         width = max(1, len(tok.value)) if tok.type not in ("$END", "_NL") else 1
         message = f"unexpected {what}"
@@ -217,7 +217,10 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str) -> Diagnostic:
     else:  # pragma: no cover - lark has no other kinds
         width = 1
         message = str(exc)
-    words = sorted({_describe_terminal(e) for e in expected if not e.startswith("__")})
+    closing = {"'}'", "')'", "']'"}
+    words = sorted(
+        {_describe_terminal(e) for e in expected if not e.startswith("__")}, key=lambda w: (w not in closing, w)
+    )
     hint = ""
     if words:
         shown = words[:10]
@@ -228,13 +231,10 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str) -> Diagnostic:
     return Diagnostic(span, "syntax", message, hint)
 
 
-def _last_position(exc: UnexpectedToken) -> tuple[int, int]:
-    state = getattr(exc, "state", None)
-    tok = getattr(exc, "token", None)
-    if tok is not None and getattr(tok, "line", None):
-        return tok.line, tok.column
-    del state
-    return 1, 1
+def _end_position(text: str) -> tuple[int, int]:
+    """The line and column just after the last character of `text`."""
+    lines = text.rstrip().split("\n")
+    return len(lines), len(lines[-1]) + 1
 
 
 # ---------------------------------------------------------------- tree -> AST

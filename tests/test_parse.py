@@ -68,7 +68,7 @@ def test_expect_names_may_be_dotted_and_contract_kinds() -> None:
         ("thread x {\n  y = \n}", 3, 1, "unexpected '}'"),
         ("struct s { a: bool b: bool }", 1, 20, "unexpected 'b'"),
         ("thread x { y = 1 $ }", 1, 18, "unexpected character '$'"),
-        ("thread x { y = 1 ", 1, 16, "unexpected end of file"),
+        ("thread x { y = 1 ", 1, 17, "unexpected end of file"),
     ],
 )
 def test_syntax_errors_point_at_the_token_with_expected_tokens(text: str, line: int, col: int, fragment: str) -> None:
