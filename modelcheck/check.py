@@ -151,6 +151,7 @@ class _Scope:
     in_thread: bool = True
     ret: T.Type = T.VOID
     in_property: bool = False
+    in_contract: bool = False  # a field contract: a property evaluated in the accessing thread
 
 
 def _text(source: str, span: Span) -> str:
@@ -451,7 +452,7 @@ class _Checker:
             new_fields = []
             for f, info in zip(d.fields, st.fields, strict=True):
                 guard = req = None
-                scope = _Scope(owner="", in_thread=False, in_property=True)
+                scope = _Scope(owner="", in_thread=False, in_property=True, in_contract=True)
                 try:
                     if f.guarded_by is not None:
                         guard = self._contract_expr(f.guarded_by, st, scope)
@@ -986,6 +987,16 @@ class _Checker:
         return None
 
     def _field(self, e: S.FieldAccess, scope: _Scope) -> T.TExpr:
+        if (
+            isinstance(e.base, S.Call)
+            and isinstance(e.base.func, S.Name)
+            and e.base.func.name == "READ_ONCE"
+            and len(e.base.args) == 1
+            and not isinstance(e.base.args[0], S.KwArg)
+        ):
+            # READ_ONCE(x).f reads the one field: it is READ_ONCE(x.f)
+            inner = S.FieldAccess(e.span, e.base.args[0], e.name)
+            return self.expr(S.Call(e.span, e.base.func, (inner,)), scope, None)
         if scope.in_property and isinstance(e.base, (S.Name, S.IndexAccess)):
             tl = self._thread_local(e, scope)
             if tl is not None:
@@ -1122,7 +1133,7 @@ class _Checker:
             raise self.err(e.span, "structure", f"{name}() has an effect and cannot appear in a property")
         if not statement and name not in VALUE_BUILTINS:
             raise self.err(e.span, "structure", f"{name}() is a statement, not a value")
-        if name == "lockdep_is_held" and scope.in_property:
+        if name == "lockdep_is_held" and scope.in_property and not scope.in_contract:
             raise self.err(
                 e.span,
                 "structure",

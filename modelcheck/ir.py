@@ -26,6 +26,7 @@ class Slot:
     ty: T.Type  # for rendering the value
     init: int
     thread: int = -1  # owning thread instance for per-thread slots
+    proc: str = ""  # the inlined proc whose local this is
 
 
 # ---------------------------------------------------------------- violations

@@ -9,6 +9,7 @@ one step each, in evaluation order. Purely local work joins the step before it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -251,6 +252,7 @@ class _Lowerer:
         self.temps: list[int] = []
         self.cur: ir.Node | None = None
         self._atomic = False  # lowering the inside of an atomic { } block
+        self._marked = False  # lowering the operand of READ_ONCE()
 
     # ------------------------------------------------------------ errors
     def error_id(self, kind: str, name: str, message: str, span: Span) -> int:
@@ -271,7 +273,7 @@ class _Lowerer:
             k += 1
         return f"{name}#{k}"
 
-    def add_slots(self, ty: T.Type, name: str, kind: str, inits: list[int], thread: int = -1) -> int:
+    def add_slots(self, ty: T.Type, name: str, kind: str, inits: list[int], thread: int = -1, proc: str = "") -> int:
         name = self.unique(name)
         base = len(self.slots)
         for (sname, sty), init in zip(_scalars(ty, name), inits, strict=True):
@@ -280,7 +282,7 @@ class _Lowerer:
                 skind = "lock"
             elif sname.endswith(".readers") and isinstance(sty, T.IntT) and sty.hi is None:
                 skind = "lock_readers"
-            self.slots.append(ir.Slot(sname, skind, sty, init, thread))
+            self.slots.append(ir.Slot(sname, skind, sty, init, thread, proc))
         self._register_locks(ty, name, base, name)
         return base
 
@@ -420,7 +422,7 @@ class _Lowerer:
         except EvalFailure as exc:
             site = self.errors[exc.error]
             raise error(site.span, "init", f"init {{ }} fails: {site.message}") from None
-        self.slots = [ir.Slot(s.name, s.kind, s.ty, v, s.thread) for s, v in zip(self.slots, values, strict=True)]
+        self.slots = [dataclasses.replace(s, init=v) for s, v in zip(self.slots, values, strict=True)]
 
     # ------------------------------------------------------------ threads and the CFG
     def new_node(self, span: Span, text: str, shared: bool = False) -> ir.Node:
@@ -506,7 +508,7 @@ class _Lowerer:
                 return False
             node = self.nodes[nxt]
         values[t.pc_slot] = t.yields.index(node.id) if not node.end else len(t.yields)
-        self.slots = [ir.Slot(s.name, s.kind, s.ty, v, s.thread) for s, v in zip(self.slots, values, strict=True)]
+        self.slots = [dataclasses.replace(s, init=v) for s, v in zip(self.slots, values, strict=True)]
         return True
 
     def prerunnable(self, op: ir.Op, thread: int) -> bool:
@@ -767,7 +769,7 @@ class _Lowerer:
             if info is None:
                 continue
             prop = f"{st.name}.{fname}"
-            if info.guarded_by is not None:
+            if info.guarded_by is not None and (write or not self._marked):
                 lock = self.location(info.guarded_by, direct=True, self_obj=obj)
                 assert isinstance(lock.ty, T.LockT)
                 err = self.error_id(
@@ -913,7 +915,7 @@ class _Lowerer:
         prefix = f"{self.thread_name}.{proc.name}"
         for sym in proc.locals:
             callee.slots[sym] = self.add_slots(
-                sym.type, f"{prefix}.{sym.name}", "local", _default_values(sym.type), self.thread_index
+                sym.type, f"{prefix}.{sym.name}", "local", _default_values(sym.type), self.thread_index, proc.name
             )
         # arguments are evaluated in the caller's environment
         for psym, arg in zip(proc.params, call.args, strict=True):
@@ -921,7 +923,7 @@ class _Lowerer:
                 callee.aliases[psym] = (arg, caller)
                 continue
             slot = self.add_slots(
-                psym.type, f"{prefix}.{psym.name}", "local", _default_values(psym.type), self.thread_index
+                psym.type, f"{prefix}.{psym.name}", "local", _default_values(psym.type), self.thread_index, proc.name
             )
             callee.slots[psym] = slot
             self.ensure_open(span, text)
@@ -929,7 +931,7 @@ class _Lowerer:
         if not isinstance(proc.ret, T.VoidT):
             callee.ret_ty = proc.ret
             callee.ret_slot = self.add_slots(
-                proc.ret, f"{prefix}.<ret>", "local", _default_values(proc.ret), self.thread_index
+                proc.ret, f"{prefix}.<ret>", "local", _default_values(proc.ret), self.thread_index, proc.name
             )
         exit_node = self.new_node(span, text)
         callee.exit = exit_node.id
@@ -1049,7 +1051,12 @@ class _Lowerer:
                 return ir.Bin("||", ir.Bin("==", status, ir.Const(1)), ir.Bin("==", status, ir.Const(2)))
             return ir.Bin("==", status, ir.Const(3))
         if e.name == "READ_ONCE":
-            return self.rvalue(e.args[0], direct, text, self_obj)
+            # a marked read: an intentional lockless read, so guarded_by does not apply (as KCSAN)
+            saved, self._marked = self._marked, True
+            try:
+                return self.rvalue(e.args[0], direct, text, self_obj)
+            finally:
+                self._marked = saved
         # an effectful builtin used as a value: its own step, result in a temp
         if direct and self.cur is not None:
             node = self.cur
@@ -1130,7 +1137,8 @@ class _Lowerer:
             node.ops.append(ir.Alloc(result.addr, e.ty.pool))
             return
         loc = self.location(e.args[0], direct=True)
-        self.contract_checks(node, loc, span, write=False)
+        if name != "READ_ONCE":  # a marked read is exempt from guarded_by (as KCSAN)
+            self.contract_checks(node, loc, span, write=False)
         old = self.load_loc(loc)
         if name == "READ_ONCE":  # a statement of its own: the value is read and dropped
             assert result is not None

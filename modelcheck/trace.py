@@ -135,7 +135,8 @@ def _writes(
     out = []
     for i in sorted(written):
         slot = model.slots[i]
-        if slot.kind not in HIDDEN_KINDS and "<tmp" not in slot.name:
+        dead = slot.proc and b[i] == slot.init  # a proc's locals are reset when it returns
+        if slot.kind not in HIDDEN_KINDS and "<tmp" not in slot.name and not dead:
             out.append((_short(model, i), format_slot(model, i, b[i])))
     return tuple(out)
 

@@ -92,7 +92,7 @@ def test_spec_errors_show_file_line_col_caret_and_hint(tmp_path: Path) -> None:
 
 
 def test_test_command_reports_each_expectation() -> None:
-    code, out, _ = cli("test", str(ROOT / "specs"))
+    code, out, _ = cli("test", REMAP)
     assert code == 0
     assert "[RECHECK_PMD=false RACER=zap] expect violation BUG_ON: VIOLATED" in out
     assert out.strip().endswith("8 passed, 0 failed")
