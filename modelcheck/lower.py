@@ -83,6 +83,8 @@ def _scalars(ty: T.Type, name: str) -> Iterator[tuple[str, T.Type]]:
 def _flatten_const(e: T.TExpr) -> list[int]:
     if isinstance(e, T.TConst):
         return [e.value]
+    if isinstance(e, T.TPoolElem) and isinstance(e.index, T.TConst):  # objs[0] inside a struct value
+        return [e.index.value + 1]
     if isinstance(e, T.TStruct):
         out: list[int] = []
         for f in e.fields:

@@ -82,7 +82,7 @@ def render_trace(trace: Trace) -> str:
         cell.extend(textwrap.wrap(f"{mark}{loc}{step.text}", width, subsequent_indent="    ") or [""])
         for name, value in step.reads:
             cell.extend(textwrap.wrap(f"  read  {name} = {value}", width, subsequent_indent="      "))
-        for name, value in step.writes:
+        for name, value in _group_fields(step.writes):
             cell.extend(textwrap.wrap(f"  write {name} = {value}", width, subsequent_indent="      "))
         for row, text in enumerate(cell):
             cols = [" " * width] * len(threads)
@@ -90,3 +90,22 @@ def render_trace(trace: Trace) -> str:
             num = str(k) if row == 0 else ""
             lines.append((num.rjust(num_w) + " | " + " | ".join(cols)).rstrip())
     return "\n".join(lines)
+
+
+def _group_fields(items: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """Writes to several fields of one struct, as one `s = {f: v, g: w}` entry."""
+    out: list[tuple[str, str]] = []
+    k = 0
+    while k < len(items):
+        name, value = items[k]
+        parent = name.rsplit(".", 1)[0] if "." in name else ""
+        j = k
+        while j + 1 < len(items) and parent and items[j + 1][0].rsplit(".", 1)[0] == parent:
+            j += 1
+        if j > k:
+            fields = ", ".join(f"{n.rsplit('.', 1)[1]}: {v}" for n, v in items[k : j + 1])
+            out.append((parent, "{" + fields + "}"))
+        else:
+            out.append((name, value))
+        k = j + 1
+    return out
