@@ -161,7 +161,7 @@ def _text(source: str, span: Span) -> str:
         return ""
     if span.end_line == span.line:
         return lines[span.line - 1][span.col - 1 : span.end_col - 1].strip()
-    return lines[span.line - 1][span.col - 1 :].strip().rstrip("{").strip()
+    return lines[span.line - 1][span.col - 1 :].split("//")[0].strip().rstrip("{").strip()
 
 
 class _Checker:
