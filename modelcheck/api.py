@@ -56,13 +56,21 @@ def run_check(
     props: list[str] | None = None,
     limits: Limits | None = None,
     progress: Callable[[Stats], None] | None = None,
+    engine: str = "explicit",
+    depth: int = 30,
 ) -> CheckRun:
-    """Check a spec: explore every interleaving for the selected properties (all by default)."""
+    """Check a spec for the selected properties (all by default) with one engine:
+    "explicit" explores every interleaving; "bmc" searches all runs up to `depth` steps with z3."""
     spec, checked, model = load(path, defines)
     if props:
         _validate_props(model, props)
     compiled = compile_model(model, props or None)
-    result = explore(compiled, limits or Limits(), progress)
+    if engine == "bmc":
+        from .smt import bmc
+
+        result = bmc(compiled, depth, (limits or Limits()).timeout)
+    else:
+        result = explore(compiled, limits or Limits(), progress)
     trace = None
     if result.verdict == VIOLATED and result.violation is not None and result.violation.path:
         trace = build_trace(compiled, result.violation)

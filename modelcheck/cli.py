@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--max-depth", type=int, metavar="N")
     c.add_argument("--timeout", type=float, metavar="SECONDS")
     c.add_argument("--trace-out", metavar="FILE", help="write the counterexample as ITF JSON")
+    c.add_argument(
+        "--engine",
+        choices=("explicit", "bmc"),
+        default="explicit",
+        help="explicit: every interleaving (default); bmc: z3 bounded model checking to --depth",
+    )
+    c.add_argument("--depth", type=int, default=30, metavar="K", help="the bound of --engine bmc (default 30)")
     t = sub.add_parser("test", help="check every spec's expect clauses")
     t.add_argument("paths", nargs="+")
     t.add_argument("--max-states", type=int, metavar="N")
@@ -120,12 +127,13 @@ def main(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
 def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     defines = _defines(args.defines)
     limits = Limits(args.max_states, args.max_depth, args.timeout)
-    run = api.run_check(args.spec, defines, args.property or None, limits)
+    run = api.run_check(args.spec, defines, args.property or None, limits, engine=args.engine, depth=args.depth)
     params = ", ".join(f"{n}={v}" for n, v in run.model.params)
     threads = ", ".join(t.name for t in run.model.threads)
     header = [
         f"modelcheck {__version__}: {args.spec}" + (f" ({params})" if params else ""),
-        f"threads: {threads}; engine: explicit (breadth-first, exhaustive)",
+        f"threads: {threads}; engine: "
+        + ("explicit (breadth-first, exhaustive)" if args.engine == "explicit" else f"bmc (z3, depth {args.depth})"),
         "properties: " + (", ".join(args.property) if args.property else "all"),
     ]
     stdout.write(render_result(run.result, run.trace, header))
