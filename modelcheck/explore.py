@@ -99,7 +99,8 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
         site = c.errors[err]
         path = path_to(i) + ([extra] if extra is not None else [])
         v = Violation(site.kind, site.name, site.message, site, tuple(path), extra is not None and extra[0] != -2)
-        return Result(VIOLATED, stats(), v)
+        st = stats()
+        return Result(VIOLATED, Stats(st.states, st.transitions, len(path), st.seconds), v)
 
     bad = invariant(init)
     if bad is not None:
@@ -116,11 +117,16 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
                     f"within {depth} steps was explored and none violates a property",
                 )
             nxt: list[int] = []
+            # A violation one step past this level is kept until the level is done: a deadlock
+            # later in the level is shorter. After one is found, states are only checked for that.
+            pending: Result | None = None
             for i in frontier:
                 s = states[i]
                 expanded += 1
                 if expanded & 1023 == 0:
                     if limits.timeout is not None and time.monotonic() - t0 > limits.timeout:
+                        if pending is not None:
+                            return pending
                         return Result(
                             UNKNOWN,
                             stats(),
@@ -135,16 +141,20 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
                     if r is None:
                         continue
                     moved = True
+                    if pending is not None:
+                        break
                     succs: Any
                     if type(r) is tuple:
                         succs = ((0, r),)
                     elif type(r) is list:
                         succs = tuple(enumerate(r))
                     else:
-                        return violated(r, i, (tid, 0))
+                        pending = violated(r, i, (tid, 0))
+                        break
                     for branch, t in succs:
                         if type(t) is not tuple:
-                            return violated(t, i, (tid, branch))
+                            pending = violated(t, i, (tid, branch))
+                            break
                         transitions += 1
                         if t in index:
                             continue
@@ -155,8 +165,8 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
                         via.append((tid, branch))
                         bad = invariant(t)
                         if bad is not None:
-                            depth += 1
-                            return violated(bad, j, None)
+                            pending = violated(bad, j, None)
+                            break
                         nxt.append(j)
                         if limits.max_states is not None and len(states) >= limits.max_states:
                             return Result(
@@ -164,9 +174,13 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
                                 stats(),
                                 reason=f"--max-states {limits.max_states} reached (complete to depth {depth})",
                             )
+                    if pending is not None:
+                        break
                 if rcu_steps is not None:
                     for k, t in rcu_steps(s):
                         moved = True
+                        if pending is not None:
+                            break
                         transitions += 1
                         if t in index:
                             continue
@@ -177,8 +191,8 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
                         via.append((RCU_THREAD, k))
                         bad = invariant(t)
                         if bad is not None:
-                            depth += 1
-                            return violated(bad, j, None)
+                            pending = violated(bad, j, None)
+                            break
                         nxt.append(j)
                 if not moved and c.check_deadlock and not c.done(s):
                     detail = describe_blocked(c, s)
@@ -186,6 +200,8 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
                         "deadlock", "deadlock", "deadlock: no thread can move", None, tuple(path_to(i)), False, detail
                     )
                     return Result(VIOLATED, stats(), v)
+            if pending is not None:
+                return pending
             frontier = nxt
             if frontier:
                 depth += 1

@@ -43,6 +43,8 @@ def render_result(result: Result, trace: Trace | None, header: list[str]) -> str
     out = list(header)
     s = result.stats
     counts = f"{s.states:,} states, {s.transitions:,} transitions, depth {s.depth}, {s.seconds:.2f} s"
+    if result.engine == "bmc":
+        counts = f"searched every run up to depth {s.depth} with z3, {s.seconds:.2f} s"
     if result.verdict == HOLDS:
         out.append("HOLDS: every property holds in every interleaving (exhaustive search)")
         out.append(f"  {counts}")
