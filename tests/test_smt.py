@@ -79,3 +79,29 @@ def test_cli_names_the_engine(tmp_path: Path) -> None:
     code = main(["--engine", "bmc", "--depth", "6", str(spec)], out, err)
     assert code == 1, err.getvalue()
     assert "engine: bmc (z3, depth 6)" in out.getvalue() and "!! " in out.getvalue()
+
+
+LIBRARY = sorted((ROOT / "specs").glob("*.spec"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", LIBRARY, ids=[p.stem for p in LIBRARY])
+def test_bmc_agrees_on_the_first_counterexample_of_every_library_spec(path: Path) -> None:
+    from modelcheck.check import check
+    from modelcheck.lower import lower
+
+    spec = api.read_spec(str(path))
+    for setting in api.param_settings(spec):
+        checked = check(spec, setting)
+        model = lower(checked)
+        for ex in checked.expects:
+            if ex.active and ex.kind == "violation" and ex.prop != "lock_order":
+                c = compile_model(model, [ex.prop] if ex.prop else None)
+                explicit = explore(c)
+                assert explicit.violation is not None
+                length = len(explicit.violation.path)
+                symbolic = bmc(c, length, timeout=300)
+                assert symbolic.verdict == "VIOLATED" and symbolic.violation is not None
+                assert len(symbolic.violation.path) == length
+                return
+    pytest.skip("no violation expectation")
