@@ -18,7 +18,7 @@ from . import syntax as S
 from .check import PROPERTY_KINDS, check, param_domain
 from .codegen import Compiled, compile_model, format_slot
 from .diagnostics import Diagnostic, Span, SpecError
-from .explore import HOLDS, RCU_THREAD, VIOLATED, Limits, Result, Stats, explore
+from .explore import HOLDS, RCU_THREAD, VIOLATED, Limits, Result, Stats, Violation, explore
 from .lower import lower
 from .parse import read_spec
 
@@ -65,17 +65,61 @@ def run_check(
     if props:
         _validate_props(model, props)
     compiled = compile_model(model, props or None)
-    if engine == "bmc":
-        from .smt import bmc
-
-        result = bmc(compiled, depth, (limits or Limits()).timeout)
-    else:
-        result = explore(compiled, limits or Limits(), progress)
+    result = search(model, compiled, props or None, limits or Limits(), engine, depth, progress)
     trace = None
     if result.verdict == VIOLATED and result.violation is not None and result.violation.path:
         trace = build_trace(compiled, result.violation)
     params = {n: v for n, v in model.params}
     return CheckRun(spec, checked, model, compiled, result, trace, params)
+
+
+def search(
+    model: ir.Model,
+    compiled: Compiled,
+    props: list[str] | None,
+    limits: Limits,
+    engine: str = "explicit",
+    depth: int = 30,
+    progress: Callable[[Stats], None] | None = None,
+) -> Result:
+    """Prove the selected lemmas with z3, then search the state space with the chosen engine."""
+    import dataclasses
+
+    notes: list[str] = []
+    unknown: list[str] = []
+    selected = [lm for lm in model.lemmas if props is None or lm.name in props or "lemma" in props]
+    if selected:
+        from .smt import prove_lemmas
+
+        for lr in prove_lemmas(model, [lm.name for lm in selected]):
+            lemma = next(lm for lm in selected if lm.name == lr.name)
+            if lr.verdict == "REFUTED":
+                site = model.errors[lemma.error]
+                shown = ", ".join(f"{n} = {v}" for n, v in lr.values)
+                v = Violation(
+                    "lemma",
+                    lr.name,
+                    f"lemma {lr.name} is refuted by {shown}",
+                    site,
+                    (),
+                    False,
+                    tuple(f"{n} = {val}" for n, val in lr.values),
+                )
+                return Result(VIOLATED, Stats(0, 0, 0, 0.0), v, engine="z3")
+            if lr.verdict == "UNKNOWN":
+                unknown.append(f"lemma {lr.name}: z3 said unknown ({lr.reason})")
+        proved = len(selected) - len(unknown)
+        if proved:
+            notes.append(f"lemmas: {proved} proved by z3 for every value of their parameters")
+    if engine == "bmc":
+        from .smt import bmc
+
+        result = bmc(compiled, depth, limits.timeout)
+    else:
+        result = explore(compiled, limits, progress)
+    if unknown and result.verdict == HOLDS:
+        return dataclasses.replace(result, verdict="UNKNOWN", reason="; ".join(unknown), notes=tuple(notes))
+    return dataclasses.replace(result, notes=tuple(notes)) if notes else result
 
 
 def _validate_props(model: ir.Model, props: list[str]) -> None:
@@ -164,7 +208,7 @@ def test_spec(path: str, limits: Limits | None = None) -> list[ExpectOutcome]:
                 continue
             props = [ex.prop] if ex.prop else None
             compiled = compile_model(model, props)
-            result = explore(compiled, limits or Limits())
+            result = search(model, compiled, props, limits or Limits(), "explicit", 0)
             shown = {n: v for n, v in model.params if n in setting}
             if ex.kind == "holds":
                 passed = result.verdict == HOLDS

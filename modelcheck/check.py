@@ -19,6 +19,7 @@ from .graphs import simple_cycles
 #: Property kinds a violation can have; `expect` may name a kind or a property.
 PROPERTY_KINDS = (
     "invariant",
+    "lemma",
     "assert",
     "requires",
     "guarded_by",
@@ -152,6 +153,7 @@ class _Scope:
     ret: T.Type = T.VOID
     in_property: bool = False
     in_contract: bool = False  # a field contract: a property evaluated in the accessing thread
+    pure: bool = False  # a fn or lemma: only its parameters, params and constants
 
 
 def _text(source: str, span: Span) -> str:
@@ -182,6 +184,10 @@ class _Checker:
         self.proc_decls: dict[str, S.ProcDecl] = {}
         self.procs: dict[str, T.Proc] = {}
         self.asserts: set[str] = set()
+        self.bits: dict[str, T.BitsT] = {}
+        self.fn_decls: dict[str, S.FnDecl] = {}
+        self.fns: dict[str, tuple[tuple[T.VarSym, ...], T.TExpr]] = {}
+        self._fn_stack: list[str] = []
         self.contract_props: set[str] = set()
         self._inline_enum_count = 0
 
@@ -204,6 +210,12 @@ class _Checker:
                     self.enums[d.name] = T.EnumT(d.name, d.members)
             except _Abort:
                 pass
+        for d in decls:
+            if isinstance(d, S.BitsDecl):
+                with contextlib.suppress(_Abort):
+                    self._bits(d)
+            elif isinstance(d, S.FnDecl):
+                self.fn_decls[d.name] = d
         unknown = sorted(set(self.defines) - set(self.params))
         for name in unknown:
             self.err(
@@ -271,6 +283,14 @@ class _Checker:
                     invariants.append(T.Invariant(d.name, e, d.span))
                 except _Abort:
                     pass
+        lemmas = []
+        for d in decls:
+            if isinstance(d, S.FnDecl):
+                with contextlib.suppress(_Abort):
+                    self._fn(d.name, d.span)
+            elif isinstance(d, S.LemmaDecl):
+                with contextlib.suppress(_Abort):
+                    lemmas.append(self._lemma(d))
         init: list[T.TStmt] = []
         for d in decls:
             if isinstance(d, S.InitDecl):
@@ -284,6 +304,7 @@ class _Checker:
             )
         expects = []
         prop_names = {i.name for i in invariants} | self.asserts | self.contract_props
+        prop_names |= {d.name for d in decls if isinstance(d, (S.LemmaDecl, S.InvariantDecl))}
         for d in decls:
             if isinstance(d, S.ExpectDecl):
                 with contextlib.suppress(_Abort):
@@ -301,6 +322,7 @@ class _Checker:
             invariants=tuple(invariants),
             expects=tuple(expects),
             init=tuple(init),
+            lemmas=tuple(lemmas),
             asserts=tuple(sorted(self.asserts)),
         )
 
@@ -416,11 +438,13 @@ class _Checker:
             return T.LockT(t.name)
         if t.name in self.enums:
             return self.enums[t.name]
+        if t.name in self.bits:
+            return self.bits[t.name]
         if t.name in self.struct_decls:
             if t.name in path:
                 raise self.err(t.span, "type", f"struct '{t.name}' contains itself")
             return self._struct(self.struct_decls[t.name], path)
-        choices = ["bool", "int[lo..hi]", *T.LOCK_KINDS, *self.enums, *self.struct_decls]
+        choices = ["bool", "int[lo..hi]", *T.LOCK_KINDS, *self.enums, *self.struct_decls, *self.bits]
         raise self.err(t.span, "name", f"unknown type '{t.name}'", did_you_mean(t.name, choices))
 
     def _struct(self, d: S.StructDecl, path: tuple[str, ...]) -> T.StructT:
@@ -622,6 +646,59 @@ class _Checker:
             for sub in _stmt_exprs(t):
                 self._no_effects(sub, "init { }")
         return out
+
+    def _bits(self, d: S.BitsDecl) -> None:
+        names: set[str] = set()
+        fields = []
+        for f in d.fields:
+            if f.name in names:
+                raise self.err(f.span, "name", f"bit field '{f.name}' is declared twice")
+            names.add(f.name)
+            if not 0 <= f.lo <= f.hi < 64:
+                raise self.err(f.span, "type", f"bit field '{f.name}' @{f.lo}..{f.hi} is outside bits 0..63")
+            fields.append((f.name, f.lo, f.hi - f.lo + 1))
+        self.bits[d.name] = T.BitsT(d.name, tuple(fields))
+
+    def _fn(self, name: str, span: Span) -> tuple[tuple[T.VarSym, ...], T.TExpr]:
+        """A pure function's parameters and typed body, checked once."""
+        if name in self.fns:
+            return self.fns[name]
+        d = self.fn_decls[name]
+        if name in self._fn_stack:
+            raise self.err(span, "structure", f"fn '{name}' is recursive ({' -> '.join([*self._fn_stack, name])})")
+        self._fn_stack.append(name)
+        try:
+            scope = _Scope(owner=name, in_thread=False, in_property=True, pure=True)
+            params = []
+            for p in d.params:
+                sym = T.VarSym(p.name, "local", self.type_(p.type), p.span, name)
+                scope.locals[p.name] = sym
+                params.append(sym)
+            ret = self.type_(d.ret)
+            body = self.expr(d.body, scope, ret)
+            self.expect_type(body, ret, d.body.span)
+            self._no_effects(body, "a fn")
+        finally:
+            self._fn_stack.pop()
+        self.fns[name] = (tuple(params), _fold(body))
+        return self.fns[name]
+
+    def _lemma(self, d: S.LemmaDecl) -> T.Lemma:
+        scope = _Scope(owner=d.name, in_thread=False, in_property=True, pure=True)
+        params = []
+        for p in d.params:
+            ty = self.type_(p.type)
+            if not isinstance(ty, (T.BoolT, T.IntT, T.BitsT, T.EnumT)) or (isinstance(ty, T.IntT) and ty.lo is None):
+                raise self.err(
+                    p.span, "type", f"a lemma parameter must be bool, a bounded int, an enum or bits, not {ty}"
+                )
+            sym = T.VarSym(p.name, "lemma", ty, p.span, d.name)
+            scope.locals[p.name] = sym
+            params.append(sym)
+        expr = self.expr(d.expr, scope, T.BOOL)
+        self.expect_type(expr, T.BOOL, d.expr.span)
+        self._no_effects(expr, "a lemma")
+        return T.Lemma(d.name, tuple(params), expr, d.span)
 
     def _expect(self, d: S.ExpectDecl, prop_names: set[str]) -> T.Expect:
         prop = d.prop or ""
@@ -869,6 +946,16 @@ class _Checker:
             return self._field(e, scope)
         if isinstance(e, S.IndexAccess):
             return self._index(e, scope)
+        if isinstance(e, S.Unary) and e.op == "~":
+            operand = self.expr(e.operand, scope, None)
+            if isinstance(operand.ty, T.BitsT):  # within the 64 bits
+                ones = T.TConst(e.span, operand.ty, T.MASK64)
+                return _fold(T.TBinary(e.span, operand.ty, "^", operand, ones))
+            if not isinstance(operand.ty, T.IntT):
+                raise self.err(e.operand.span, "type", f"'~' needs bits or an int, found {operand.ty}")
+            return _fold(
+                T.TBinary(e.span, T.INT, "-", T.TUnary(e.span, T.INT, "-", operand), T.TConst(e.span, T.INT, 1))
+            )
         if isinstance(e, S.Unary):
             operand = self.expr(e.operand, scope, T.BOOL if e.op == "!" else T.INT)
             if e.op == "!":
@@ -909,6 +996,13 @@ class _Checker:
             if f is not None:
                 return T.TField(e.span, f.type, T.TSelfObj(e.span, self._self_struct), n, f.ghost)
         if n in self.globals:
+            if scope.pure:
+                raise self.err(
+                    e.span,
+                    "structure",
+                    f"a fn or lemma cannot read the shared variable '{n}'",
+                    "pass it as a parameter",
+                )
             sym = self.globals[n]
             return T.TVar(e.span, sym.type, sym)
         if n in self.params:
@@ -1003,6 +1097,23 @@ class _Checker:
                 return tl
         base = self.expr(e.base, scope, None)
         ty = base.ty
+        if isinstance(ty, T.BitsT):
+            bit_field = ty.field(e.name)
+            if bit_field is None:
+                raise self.err(
+                    e.span,
+                    "name",
+                    f"bits '{ty.name}' has no field '{e.name}'",
+                    did_you_mean(e.name, [x[0] for x in ty.fields]),
+                )
+            _, lo, width = bit_field
+            shifted = T.TBinary(e.span, T.INT, ">>", base, T.TConst(e.span, T.INT, lo))
+            value = T.TBinary(
+                e.span, T.IntT(0, (1 << width) - 1), "&", shifted, T.TConst(e.span, T.INT, (1 << width) - 1)
+            )
+            if width == 1:
+                return _fold(T.TBinary(e.span, T.BOOL, "!=", value, T.TConst(e.span, T.INT, 0)))
+            return _fold(value)
         struct: T.StructT | None = None
         if isinstance(ty, T.StructT):
             struct = ty
@@ -1090,6 +1201,19 @@ class _Checker:
             if _contains_lock(left.ty):
                 raise self.err(e.span, "type", "locks cannot be compared")
             return _fold(T.TBinary(e.span, T.BOOL, op, left, right))
+        if op in ("&", "|", "^", "<<", ">>"):
+            left = self.expr(e.left, scope, None)
+            right = self.expr(e.right, scope, None)
+            for side, sub in ((left, e.left), (right, e.right)):
+                if not isinstance(side.ty, (T.IntT, T.BitsT)):
+                    raise self.err(sub.span, "type", f"'{op}' needs bits or int operands, found {side.ty}")
+            bits = left.ty if isinstance(left.ty, T.BitsT) else right.ty if isinstance(right.ty, T.BitsT) else None
+            if op in ("<<", ">>"):
+                bits = left.ty if isinstance(left.ty, T.BitsT) else None
+            result: T.TExpr = T.TBinary(e.span, bits or T.INT, op, left, right)
+            if bits is not None and op == "<<":
+                result = T.TBinary(e.span, bits, "&", result, T.TConst(e.span, bits, T.MASK64))
+            return _fold(result)
         left = self.expr(e.left, scope, T.INT)
         right = self.expr(e.right, scope, T.INT)
         for side, sub in ((left, e.left), (right, e.right)):
@@ -1105,6 +1229,17 @@ class _Checker:
         name = e.func.name
         if name in self.structs:
             return self._construct(e, self.structs[name], scope)
+        if name in self.bits:
+            return self._build_bits(e, self.bits[name], scope)
+        if name in self.fn_decls:
+            params, body = self._fn(name, e.span)
+            args = self._positional(e, len(params))
+            mapping: dict[T.VarSym, T.TExpr] = {}
+            for psym, arg in zip(params, args, strict=True):
+                targ = self.expr(arg, scope, psym.type)
+                self.expect_type(targ, psym.type, arg.span)
+                mapping[psym] = targ
+            return _fold(_substitute(body, mapping))
         if name in self.proc_decls:
             if scope.in_property or not scope.in_thread:
                 raise self.err(e.span, "structure", "procs can only be called from threads and procs")
@@ -1201,6 +1336,34 @@ class _Checker:
             pass
         rty: T.Type = T.VOID if name == "WRITE_ONCE" else loc.ty
         return T.TBuiltin(e.span, rty, name, (loc, *rest))
+
+    def _build_bits(self, e: S.Call, bt: T.BitsT, scope: _Scope) -> T.TExpr:
+        """`pte64(present: true, pfn: 5)` or `pte64(0x8000000000000002)`."""
+        if len(e.args) == 1 and not isinstance(e.args[0], S.KwArg):
+            raw = self.expr(e.args[0], scope, None)
+            if not isinstance(raw.ty, (T.IntT, T.BitsT)):
+                raise self.err(e.args[0].span, "type", f"{bt.name}() of {raw.ty}")
+            return _fold(T.TBinary(e.span, bt, "&", raw, T.TConst(e.span, bt, T.MASK64)))
+        acc: T.TExpr = T.TConst(e.span, bt, 0)
+        for a in e.args:
+            if not isinstance(a, S.KwArg):
+                raise self.err(a.span, "type", f"{bt.name}() takes named fields, or one raw value")
+            f = bt.field(a.name)
+            if f is None:
+                raise self.err(
+                    a.span,
+                    "name",
+                    f"bits '{bt.name}' has no field '{a.name}'",
+                    did_you_mean(a.name, [x[0] for x in bt.fields]),
+                )
+            _, lo, width = f
+            value = self.expr(a.value, scope, T.BOOL if width == 1 else T.INT)
+            if not isinstance(value.ty, (T.BoolT, T.IntT)):
+                raise self.err(a.value.span, "type", f"field '{a.name}' takes a bool or an int, found {value.ty}")
+            masked = T.TBinary(a.span, T.INT, "&", value, T.TConst(a.span, T.INT, (1 << width) - 1))
+            placed = T.TBinary(a.span, bt, "<<", masked, T.TConst(a.span, T.INT, lo))
+            acc = T.TBinary(e.span, bt, "|", acc, placed)
+        return _fold(acc)
 
     def _construct(self, e: S.Call, st: T.StructT, scope: _Scope) -> T.TExpr:
         given: dict[str, T.TExpr] = {}
@@ -1310,6 +1473,8 @@ def _contains_lock(ty: T.Type) -> bool:
 def _assignable(want: T.Type, got: T.Type) -> bool:
     if isinstance(want, T.IntT):
         return isinstance(got, T.IntT)
+    if isinstance(want, T.BitsT):
+        return isinstance(got, T.IntT) or got == want
     if isinstance(want, T.RefT):
         return isinstance(got, T.NullT) or got == want
     if isinstance(want, T.NullT):
@@ -1356,6 +1521,24 @@ def _int_default(ty: T.IntT) -> int:
     return 0
 
 
+def _substitute(e: T.TExpr, mapping: dict[T.VarSym, T.TExpr]) -> T.TExpr:
+    """Replace parameters by arguments in a fn body (fns are pure, so this is inlining)."""
+    import dataclasses
+
+    if isinstance(e, T.TVar) and e.var in mapping:
+        return mapping[e.var]
+    changes: dict[str, object] = {}
+    for k in e.__dataclass_fields__:
+        if k in ("ty", "span"):
+            continue
+        v = getattr(e, k)
+        if isinstance(v, tuple) and v and all(hasattr(x, "ty") and hasattr(x, "span") for x in v):
+            changes[k] = tuple(_substitute(x, mapping) for x in v)
+        elif hasattr(v, "ty") and hasattr(v, "span") and not isinstance(v, T.VarSym):
+            changes[k] = _substitute(v, mapping)
+    return dataclasses.replace(e, **changes) if changes else e  # type: ignore[arg-type]
+
+
 def _is_constant(e: T.TExpr) -> bool:
     if isinstance(e, T.TConst):
         return True
@@ -1388,5 +1571,7 @@ def _fold(e: T.TExpr) -> T.TExpr:
     if op in ("/", "%") and b == 0:
         return e
     value = T.BINARY_OPS[op](a, b)
+    if isinstance(e.ty, T.BitsT):
+        return T.TConst(e.span, e.ty, value & T.MASK64)
     ty = T.BOOL if e.ty == T.BOOL else T.IntT(value, value)
     return T.TConst(e.span, ty, value)

@@ -60,6 +60,7 @@ class Result:
     violation: Violation | None = None
     reason: str = ""
     engine: str = "explicit"
+    notes: tuple[str, ...] = ()  # further lines for the report (lemmas proved, ...)
 
 
 RCU_THREAD = -1  # thread id used in paths for the RCU callback steps

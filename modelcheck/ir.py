@@ -275,6 +275,19 @@ class InvariantIR:
     error: int
 
 
+@dataclass(frozen=True)
+class LemmaIR:
+    """A lemma: `expr` must be true for every value of the params, which the expression
+    reads as the slots `base`, `base + 1`, ... (past the end of the state)."""
+
+    name: str
+    params: tuple[tuple[str, T.Type], ...]
+    base: int
+    expr: Expr
+    span: Span
+    error: int
+
+
 @dataclass
 class Model:
     """The whole transition system of a checked spec."""
@@ -291,6 +304,7 @@ class Model:
     uses_rcu: bool
     expects: tuple[T.Expect, ...]
     properties: tuple[tuple[str, str], ...]  # (kind, name) of every checkable property
+    lemmas: list[LemmaIR] = field(default_factory=list)
 
     def initial_state(self) -> tuple[int, ...]:
         """The single initial state."""

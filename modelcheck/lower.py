@@ -371,6 +371,17 @@ class _Lowerer:
             val = self.rvalue(inv.expr, direct=True)
             assert not isinstance(val, tuple)
             invariants.append(ir.InvariantIR(inv.name, val, inv.span, err))
+        lemmas = []
+        for lemma in self.spec.lemmas:
+            self.env = _Env(-1, 0)
+            base = len(self.slots)
+            for k, sym in enumerate(lemma.params):
+                self.env.slots[sym] = base + k
+            err = self.error_id("lemma", lemma.name, f"lemma {lemma.name} is refuted", lemma.span)
+            val = self.rvalue(lemma.expr, direct=True)
+            assert not isinstance(val, tuple)
+            params = tuple((p.name, p.type) for p in lemma.params)
+            lemmas.append(ir.LemmaIR(lemma.name, params, base, val, lemma.span, err))
         props: set[tuple[str, str]] = {(e.kind, e.name) for e in self.errors}
         props |= {("deadlock", "deadlock"), ("lock_misuse", "lock_misuse"), ("lock_order", "lock_order")}
         return ir.Model(
@@ -386,6 +397,7 @@ class _Lowerer:
             uses_rcu=self.uses_rcu,
             expects=self.spec.expects,
             properties=tuple(sorted(props)),
+            lemmas=lemmas,
         )
 
     def run_init(self) -> None:
@@ -1185,7 +1197,9 @@ class _Lowerer:
         """The address of an lvalue; null, freed-object and bounds checks are built in."""
         if isinstance(e, T.TVar):
             found, env = (
-                self.env.lookup(e.var) if e.var.kind in ("local", "bound") else (self.global_slots[e.var], None)
+                self.env.lookup(e.var)
+                if e.var.kind in ("local", "bound", "lemma")
+                else (self.global_slots[e.var], None)
             )
             if env is not None:
                 assert not isinstance(found, int)

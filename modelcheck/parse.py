@@ -164,6 +164,7 @@ _TOKEN_WORDS = {
     "_NL": "end of line",
     "$END": "end of file",
     "CMP_OP": "a comparison",
+    "SHIFT_OP": "'<<' or '>>'",
     "MUL_OP": "'*', '/' or '%'",
     "VARKIND": "'shared' or 'ghost'",
     "EXPECT_KIND": "'holds' or 'violation'",
@@ -348,6 +349,41 @@ class _ToAst(Transformer[Token, Any]):
 
     def prop_name(self, meta: Any, items: list[Any]) -> S.PropName:
         return S.PropName("".join(str(t) for t in items))
+
+    def bits_decl(self, meta: Any, items: list[Any]) -> S.BitsDecl:
+        return S.BitsDecl(self._s(meta), str(items[0]), tuple(items[1:]))
+
+    def bit_field(self, meta: Any, items: list[Any]) -> S.BitField:
+        lo = int(str(items[1]), 0)
+        hi = int(str(items[2]), 0) if len(items) > 2 else lo
+        return S.BitField(self._s(meta), str(items[0]), lo, hi)
+
+    def fn_decl(self, meta: Any, items: list[Any]) -> S.FnDecl:
+        params = tuple(p for p in items[1:] if isinstance(p, S.ProcParam))
+        rest = [p for p in items[1:] if not isinstance(p, S.ProcParam)]
+        return S.FnDecl(self._s(meta), str(items[0]), params, rest[0], rest[1])
+
+    def lemma_decl(self, meta: Any, items: list[Any]) -> S.LemmaDecl:
+        params = tuple(p for p in items[1:] if isinstance(p, S.ProcParam))
+        return S.LemmaDecl(self._s(meta), str(items[0]), params, items[-1])
+
+    def bor_expr(self, meta: Any, items: list[Any]) -> S.Expr:
+        return self._fold_ops(items)
+
+    def bxor_expr(self, meta: Any, items: list[Any]) -> S.Expr:
+        return self._fold_ops(items)
+
+    def band_expr(self, meta: Any, items: list[Any]) -> S.Expr:
+        return self._fold_ops(items)
+
+    def shift_expr(self, meta: Any, items: list[Any]) -> S.Expr:
+        return self._fold_ops(items)
+
+    def bor_op(self, meta: Any, items: list[Any]) -> str:
+        return str(items[0])
+
+    bxor_op = bor_op
+    band_op = bor_op
 
     def init_decl(self, meta: Any, items: list[Any]) -> S.InitDecl:
         return S.InitDecl(self._s(meta), items[0])

@@ -45,9 +45,18 @@ def render_result(result: Result, trace: Trace | None, header: list[str]) -> str
     counts = f"{s.states:,} states, {s.transitions:,} transitions, depth {s.depth}, {s.seconds:.2f} s"
     if result.engine == "bmc":
         counts = f"searched every run up to depth {s.depth} with z3, {s.seconds:.2f} s"
+    if result.verdict == VIOLATED and result.violation is not None and result.violation.kind == "lemma":
+        out.append("VIOLATED")
+        out.append(f"Lemma {result.violation.name} is refuted by z3.")
+        if result.violation.site is not None:
+            out.append(f"  declared at {result.violation.site.span}")
+        out.append("  counterexample:")
+        out.extend(f"    {d}" for d in result.violation.detail)
+        return "\n".join(out) + "\n"
     if result.verdict == HOLDS:
         out.append("HOLDS: every property holds in every interleaving (exhaustive search)")
         out.append(f"  {counts}")
+        out.extend(f"  {n}" for n in result.notes)
     elif result.verdict == UNKNOWN:
         out.append(f"UNKNOWN: {result.reason}")
         out.append(f"  {counts}; a bound was hit, so this is not a proof")

@@ -106,12 +106,27 @@ class PoolT:
 
 
 @dataclass(frozen=True)
+class BitsT:
+    """A 64-bit word with named bit fields (`bits pte64 { present @0, pfn @12..51 }`)."""
+
+    name: str
+    fields: tuple[tuple[str, int, int], ...]  # (name, lowest bit, width)
+    width: int = 64
+
+    def __str__(self) -> str:
+        return self.name
+
+    def field(self, name: str) -> tuple[str, int, int] | None:
+        return next((f for f in self.fields if f[0] == name), None)
+
+
+@dataclass(frozen=True)
 class VoidT:
     def __str__(self) -> str:
         return "void"
 
 
-Type = BoolT | IntT | EnumT | LockT | RefT | NullT | ArrayT | StructT | PoolT | VoidT
+Type = BoolT | IntT | EnumT | LockT | RefT | NullT | ArrayT | StructT | PoolT | VoidT | BitsT
 
 BOOL = BoolT()
 INT = IntT()
@@ -127,7 +142,7 @@ class VarSym:
     """A variable: shared, ghost, thread-local, proc-local/param, or quantifier-bound."""
 
     name: str
-    kind: str  # shared | ghost | local | bound
+    kind: str  # shared | ghost | local | bound | lemma
     type: Type
     span: Span
     owner: str = ""  # thread or proc name for locals
@@ -427,6 +442,16 @@ class Invariant:
 
 
 @dataclass(frozen=True)
+class Lemma:
+    """`lemma NAME(params): expr`: z3 proves expr for every value of the params."""
+
+    name: str
+    params: tuple[VarSym, ...]
+    expr: TExpr
+    span: Span
+
+
+@dataclass(frozen=True)
 class Expect:
     kind: str  # holds | violation
     prop: str  # "" = every property
@@ -448,6 +473,7 @@ class CheckedSpec:
     invariants: tuple[Invariant, ...]
     expects: tuple[Expect, ...]
     init: tuple[TStmt, ...]  # assignments that build the initial state
+    lemmas: tuple[Lemma, ...]
     asserts: tuple[str, ...]  # property names of every assert, for `expect`
 
     def pool(self, name: str) -> Pool:
@@ -467,7 +493,20 @@ def format_value(ty: Type, value: int) -> str:
         return "null" if value == 0 else f"{ty.pool}[{value - 1}]"
     if isinstance(ty, LockT):
         return "unlocked" if value == 0 else f"held({value})"
+    if isinstance(ty, BitsT):
+        return format_bits(ty, value)
     return str(value)
+
+
+def format_bits(ty: BitsT, value: int) -> str:
+    """A bits value in hex, with the fields it sets: `0x0000000000000402 (rw, uffd_wp)`."""
+    parts = []
+    for name, lo, width in ty.fields:
+        v = (value >> lo) & ((1 << width) - 1)
+        if v:
+            parts.append(name if width == 1 else f"{name}={v:#x}")
+    text = f"{value & ((1 << ty.width) - 1):#018x}"
+    return text + (f" ({', '.join(parts)})" if parts else "")
 
 
 def c_div(a: int, b: int) -> int:
@@ -497,4 +536,11 @@ BINARY_OPS: dict[str, Callable[[int, int], int]] = {
     "*": lambda a, b: a * b,
     "/": c_div,
     "%": c_mod,
+    "&": lambda a, b: a & b,
+    "|": lambda a, b: a | b,
+    "^": lambda a, b: a ^ b,
+    "<<": lambda a, b: a << b,
+    ">>": lambda a, b: a >> b,
 }
+
+MASK64 = (1 << 64) - 1

@@ -33,6 +33,8 @@ def width_for(model: ir.Model) -> int:
 
     biggest = max(64 << 4, 1 << (len(model.threads) + 1), len(model.slots) + 1)
     for slot in model.slots:
+        if isinstance(slot.ty, T.BitsT):
+            biggest = max(biggest, 1 << slot.ty.width)
         if isinstance(slot.ty, T.IntT):
             for bound in (slot.ty.lo, slot.ty.hi):
                 if bound is not None:
@@ -211,6 +213,11 @@ class _Encoder:
                 "*": lambda: a * b,
                 "/": lambda: a / b,
                 "%": lambda: z3.SRem(a, b),
+                "&": lambda: a & b,
+                "|": lambda: a | b,
+                "^": lambda: a ^ b,
+                "<<": lambda: a << b,
+                ">>": lambda: z3.LShR(a, b),  # values of bits are never negative
             }
             return ops[e.op]()
         if isinstance(e, ir.Guarded):
@@ -489,6 +496,65 @@ class _Encoder:
         return fails
 
 
+# ---------------------------------------------------------------- lemmas
+
+
+@dataclass(frozen=True)
+class LemmaResult:
+    """PROVED, REFUTED (with the values that break it) or UNKNOWN (with z3's reason)."""
+
+    name: str
+    verdict: str
+    values: tuple[tuple[str, str], ...] = ()
+    reason: str = ""
+
+
+def prove_lemmas(model: ir.Model, names: Collection[str] | None = None, timeout_ms: int = 30_000) -> list[LemmaResult]:
+    """Prove each selected lemma for every value of its parameters, or find values that refute it."""
+    from . import semantics as T
+
+    global WIDTH
+    saved = WIDTH
+    WIDTH = 72  # 64-bit words stay non-negative, with room for intermediate arithmetic
+    try:
+        enc = _Encoder(model, None)
+        out = []
+        for lemma in model.lemmas:
+            if names is not None and lemma.name not in names and "lemma" not in names:
+                continue
+            gw = Gateway(timeout_ms=timeout_ms)
+            state: list[Term] = [_bv(0)] * lemma.base
+            params = []
+            for pname, ty in lemma.params:
+                v = z3.BitVec(pname, WIDTH)
+                params.append(v)
+                if isinstance(ty, T.BitsT):
+                    gw.add(z3.ULT(v, _bv(1 << ty.width)))
+                elif isinstance(ty, T.BoolT):
+                    gw.add(z3.ULE(v, _bv(1)))
+                elif isinstance(ty, T.EnumT):
+                    gw.add(z3.ULT(v, _bv(len(ty.members))))
+                elif isinstance(ty, T.IntT) and ty.lo is not None and ty.hi is not None:
+                    gw.add(v >= _bv(ty.lo), v <= _bv(ty.hi))
+            enc.n = lemma.base + len(params)
+            holds = _truth(enc.expr(lemma.expr, state + params, z3.BoolVal(True), []))
+            outcome = gw.check(z3.Not(holds))
+            if outcome.status == "unsat":
+                out.append(LemmaResult(lemma.name, "PROVED"))
+            elif outcome.status == "unknown":
+                out.append(LemmaResult(lemma.name, "UNKNOWN", reason=outcome.reason))
+            else:
+                zm = gw.model()
+                values = []
+                for (pname, ty), v in zip(lemma.params, params, strict=True):
+                    raw = zm.eval(v, model_completion=True).as_signed_long()
+                    values.append((pname, T.format_value(ty, raw)))
+                out.append(LemmaResult(lemma.name, "REFUTED", tuple(values)))
+        return out
+    finally:
+        WIDTH = saved
+
+
 # ---------------------------------------------------------------- bounded model checking
 
 
@@ -642,4 +708,4 @@ def _replay(
     )
 
 
-__all__ = ["Gateway", "SolverOutcome", "bmc", "HOLDS"]
+__all__ = ["Gateway", "LemmaResult", "SolverOutcome", "bmc", "prove_lemmas", "HOLDS"]

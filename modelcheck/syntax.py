@@ -338,6 +338,38 @@ class InitDecl:
 
 
 @dataclass(frozen=True)
+class BitField:
+    span: Span
+    name: str
+    lo: int
+    hi: int  # inclusive
+
+
+@dataclass(frozen=True)
+class BitsDecl:
+    span: Span
+    name: str
+    fields: tuple[BitField, ...]
+
+
+@dataclass(frozen=True)
+class FnDecl:
+    span: Span
+    name: str
+    params: tuple[ProcParam, ...]
+    ret: TypeExpr
+    body: Expr
+
+
+@dataclass(frozen=True)
+class LemmaDecl:
+    span: Span
+    name: str
+    params: tuple[ProcParam, ...]
+    expr: Expr
+
+
+@dataclass(frozen=True)
 class InvariantDecl:
     span: Span
     name: str
@@ -367,6 +399,9 @@ Decl = (
     | InvariantDecl
     | ExpectDecl
     | InitDecl
+    | BitsDecl
+    | FnDecl
+    | LemmaDecl
 )
 
 
