@@ -188,6 +188,7 @@ class _Checker:
         self.fn_decls: dict[str, S.FnDecl] = {}
         self.fns: dict[str, tuple[tuple[T.VarSym, ...], T.TExpr]] = {}
         self._fn_stack: list[str] = []
+        self._bad_fns: set[str] = set()
         self.contract_props: set[str] = set()
         self._inline_enum_count = 0
 
@@ -663,8 +664,11 @@ class _Checker:
         """A pure function's parameters and typed body, checked once."""
         if name in self.fns:
             return self.fns[name]
+        if name in self._bad_fns:
+            raise _Abort()  # already reported
         d = self.fn_decls[name]
         if name in self._fn_stack:
+            self._bad_fns.update(self._fn_stack)
             raise self.err(span, "structure", f"fn '{name}' is recursive ({' -> '.join([*self._fn_stack, name])})")
         self._fn_stack.append(name)
         try:

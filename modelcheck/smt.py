@@ -546,9 +546,16 @@ def prove_lemmas(model: ir.Model, names: Collection[str] | None = None, timeout_
             else:
                 zm = gw.model()
                 values = []
+                raws = []
                 for (pname, ty), v in zip(lemma.params, params, strict=True):
                     raw = zm.eval(v, model_completion=True).as_signed_long()
+                    raws.append(raw)
                     values.append((pname, T.format_value(ty, raw)))
+                # the refutation must hold concretely, by the interpreter the explicit engine uses
+                from .codegen import evaluate
+
+                if evaluate(lemma.expr, tuple([0] * lemma.base + raws)):
+                    raise AssertionError(f"lemma {lemma.name}: z3's counterexample does not refute it concretely")
                 out.append(LemmaResult(lemma.name, "REFUTED", tuple(values)))
         return out
     finally:

@@ -105,3 +105,46 @@ def test_bmc_agrees_on_the_first_counterexample_of_every_library_spec(path: Path
                 assert len(symbolic.violation.path) == length
                 return
     pytest.skip("no violation expectation")
+
+
+LEMMAS = CORPUS / "ok" / "bits_lemmas.spec"
+
+
+def test_lemmas_are_proved_or_refuted_with_a_concrete_value() -> None:
+    from modelcheck.smt import prove_lemmas
+
+    _, _, fixed = api.load(str(LEMMAS))
+    assert {r.name: r.verdict for r in prove_lemmas(fixed)} == {
+        "uffd_wp_is_readonly": "PROVED",
+        "wrprotect_keeps_pfn": "PROVED",
+        "build_and_read": "PROVED",
+        "shifts": "PROVED",
+    }
+    _, _, sloppy = api.load(str(LEMMAS), {"SLOPPY": "true"})
+    refuted = {r.name: r for r in prove_lemmas(sloppy) if r.verdict == "REFUTED"}
+    assert list(refuted) == ["uffd_wp_is_readonly"]
+    assert "(rw" in refuted["uffd_wp_is_readonly"].values[0][1]
+
+
+def test_proved_lemmas_hold_on_sampled_values() -> None:
+    import random
+
+    from modelcheck.codegen import evaluate
+
+    _, _, model = api.load(str(LEMMAS))
+    rng = random.Random(0)
+    for lemma in model.lemmas:
+        for _ in range(300):
+            values = []
+            for _name, ty in lemma.params:
+                lo, hi = (0, (1 << 64) - 1) if str(ty) == "pte64" else (0, 1) if str(ty) == "bool" else (0, 1000)
+                values.append(rng.randint(lo, hi))
+            assert evaluate(lemma.expr, tuple([0] * lemma.base + values)), (lemma.name, values)
+
+
+def test_a_false_lemma_is_refuted_not_proved(tmp_path: Path) -> None:
+    spec = tmp_path / "false.spec"
+    spec.write_text("bits w { a @0, b @1..3 }\nlemma wrong(x: w): x.b < 7\nthread t { skip }\n")
+    run = api.run_check(str(spec))
+    assert run.result.verdict == "VIOLATED" and run.result.violation is not None
+    assert run.result.violation.kind == "lemma" and "0x000000000000000e" in run.result.violation.message
