@@ -91,23 +91,31 @@ def search(
     if selected:
         from .smt import prove_lemmas
 
+        refuted = []
         for lr in prove_lemmas(model, [lm.name for lm in selected]):
-            lemma = next(lm for lm in selected if lm.name == lr.name)
             if lr.verdict == "REFUTED":
-                site = model.errors[lemma.error]
-                shown = ", ".join(f"{n} = {v}" for n, v in lr.values)
-                v = Violation(
-                    "lemma",
-                    lr.name,
-                    f"lemma {lr.name} is refuted by {shown}",
-                    site,
-                    (),
-                    False,
-                    tuple(f"{n} = {val}" for n, val in lr.values),
-                )
-                return Result(VIOLATED, Stats(0, 0, 0, 0.0), v, engine="z3")
-            if lr.verdict == "UNKNOWN":
+                refuted.append(lr)
+            elif lr.verdict == "UNKNOWN":
                 unknown.append(f"lemma {lr.name}: z3 said unknown ({lr.reason})")
+        if refuted:
+            first = refuted[0]
+            lemma = next(lm for lm in selected if lm.name == first.name)
+            shown = ", ".join(f"{n} = {v}" for n, v in first.values) or "no values: it is false"
+            detail = [f"{n} = {val}" for n, val in first.values] or ["it is false (it has no parameters)"]
+            detail += [
+                f"also refuted: lemma {lr.name} at {next(lm.span for lm in selected if lm.name == lr.name)}"
+                for lr in refuted[1:]
+            ]
+            v = Violation(
+                "lemma",
+                first.name,
+                f"lemma {first.name} is refuted by {shown}",
+                model.errors[lemma.error],
+                (),
+                False,
+                tuple(detail),
+            )
+            return Result(VIOLATED, Stats(0, 0, 0, 0.0), v, engine="z3")
         proved = len(selected) - len(unknown)
         if proved:
             notes.append(f"lemmas: {proved} proved by z3 for every value of their parameters")

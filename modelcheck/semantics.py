@@ -495,6 +495,8 @@ def format_value(ty: Type, value: int) -> str:
         return "unlocked" if value == 0 else f"held({value})"
     if isinstance(ty, BitsT):
         return format_bits(ty, value)
+    if abs(value) >= 1 << 16:  # large ints, as they appear next to bit layouts
+        return f"{value} ({value:#x})"
     return str(value)
 
 
