@@ -123,9 +123,13 @@ def search(
         from .smt import bmc
 
         result = bmc(compiled, depth, limits.timeout)
+    elif engine == "prove":
+        from .smt import prove
+
+        result = prove(compiled, depth, limits.timeout)
     else:
         result = explore(compiled, limits, progress)
-    if unknown and result.verdict == HOLDS:
+    if unknown and result.verdict in (HOLDS, "PROVED"):
         return dataclasses.replace(result, verdict="UNKNOWN", reason="; ".join(unknown), notes=tuple(notes))
     return dataclasses.replace(result, notes=tuple(notes)) if notes else result
 
@@ -219,7 +223,7 @@ def test_spec(path: str, limits: Limits | None = None) -> list[ExpectOutcome]:
             result = search(model, compiled, props, limits or Limits(), "explicit", 0)
             shown = {n: v for n, v in model.params if n in setting}
             if ex.kind == "holds":
-                passed = result.verdict == HOLDS
+                passed = result.verdict in (HOLDS, "PROVED")
                 detail = "" if passed else _why(result)
             else:
                 v = result.violation

@@ -52,11 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--trace-out", metavar="FILE", help="write the counterexample as ITF JSON")
     c.add_argument(
         "--engine",
-        choices=("explicit", "bmc"),
+        choices=("explicit", "bmc", "prove"),
         default="explicit",
-        help="explicit: every interleaving (default); bmc: z3 bounded model checking to --depth",
+        help="explicit: every interleaving (default); bmc: z3 bounded model checking to --depth; "
+        "prove: k-induction with z3 (k up to --depth), for runs of any length",
     )
-    c.add_argument("--depth", type=int, default=30, metavar="K", help="the bound of --engine bmc (default 30)")
+    c.add_argument(
+        "--depth", type=int, default=30, metavar="K", help="the bound of bmc, the largest k of prove (default 30)"
+    )
     t = sub.add_parser("test", help="check every spec's expect clauses")
     t.add_argument("paths", nargs="+")
     t.add_argument("--max-states", type=int, metavar="N")
@@ -133,7 +136,11 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     header = [
         f"modelcheck {__version__}: {args.spec}" + (f" ({params})" if params else ""),
         f"threads: {threads}; engine: "
-        + ("explicit (breadth-first, exhaustive)" if args.engine == "explicit" else f"bmc (z3, depth {args.depth})"),
+        + {
+            "explicit": "explicit (breadth-first, exhaustive)",
+            "bmc": f"bmc (z3, depth {args.depth})",
+            "prove": f"prove (z3 k-induction, k <= {args.depth})",
+        }[args.engine],
         "properties: " + (", ".join(args.property) if args.property else "all"),
     ]
     stdout.write(render_result(run.result, run.trace, header))
@@ -144,7 +151,7 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             data = to_itf(run.compiled, run.result.violation, run.trace, args.spec, run.params)
             Path(args.trace_out).write_text(dump_itf(data), encoding="utf-8")
             stdout.write(f"trace written to {args.trace_out} (replay: modelcheck replay {args.trace_out})\n")
-    return {HOLDS: EXIT_HOLDS, VIOLATED: EXIT_VIOLATED, UNKNOWN: EXIT_UNKNOWN}[run.result.verdict]
+    return {HOLDS: EXIT_HOLDS, "PROVED": EXIT_HOLDS, VIOLATED: EXIT_VIOLATED, UNKNOWN: EXIT_UNKNOWN}[run.result.verdict]
 
 
 def _spec_files(paths: list[str]) -> list[str]:

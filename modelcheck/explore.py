@@ -18,7 +18,7 @@ from . import ir
 from .codegen import Compiled, address, format_slot
 from .graphs import simple_cycles
 
-HOLDS, VIOLATED, UNKNOWN = "HOLDS", "VIOLATED", "UNKNOWN"
+HOLDS, PROVED, VIOLATED, UNKNOWN = "HOLDS", "PROVED", "VIOLATED", "UNKNOWN"
 
 
 @dataclass(frozen=True)

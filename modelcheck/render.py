@@ -53,6 +53,10 @@ def render_result(result: Result, trace: Trace | None, header: list[str]) -> str
         out.append("  counterexample:")
         out.extend(f"    {d}" for d in result.violation.detail)
         return "\n".join(out) + "\n"
+    if result.verdict == "PROVED":
+        out.append(f"PROVED: {result.reason}")
+        out.append(f"  {s.seconds:.2f} s")
+        return "\n".join(out) + "\n"
     if result.verdict == HOLDS:
         out.append("HOLDS: every property holds in every interleaving (exhaustive search)")
         out.append(f"  {counts}")

@@ -12,6 +12,7 @@ z3's `unknown` (timeout, resource limit) is never a pass: it is UNKNOWN with z3'
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import z3
 
 from . import ir
 from .codegen import ALWAYS_ON, Compiled, enabled_checks, rcu_objects
-from .explore import HOLDS, RCU_THREAD, UNKNOWN, VIOLATED, Result, Stats, Violation, describe_blocked
+from .explore import PROVED, RCU_THREAD, UNKNOWN, VIOLATED, Result, Stats, Violation, describe_blocked
 
 Term = Any  # a z3 bit-vector or Boolean expression
 WIDTH = 32  # set per model by `width_for` before encoding
@@ -565,30 +566,23 @@ def prove_lemmas(model: ir.Model, names: Collection[str] | None = None, timeout_
 # ---------------------------------------------------------------- bounded model checking
 
 
-def bmc(c: Compiled, depth: int, timeout: float | None = None) -> Result:
-    """Look for a violation within `depth` steps; a found one is replayed by the explicit engine."""
-    global WIDTH
-    t0 = time.monotonic()
-    m = c.model
-    WIDTH = width_for(m)
-    props = c.props
-    enc = _Encoder(m, props)
-    deadlock_on = props is None or "deadlock" in props
-    remaining_ms = int(1000 * timeout) if timeout else 3_600_000
-    gw = Gateway(timeout_ms=remaining_ms)
-    state: list[Term] = [_bv(v) for v in m.initial_state()]
-    states = [state]
-    choices: list[tuple[Term, Term]] = []
-    nthreads = len(m.threads)
-    rcu = rcu_objects(m)
+class _Unrolling:
+    """The transition relation of a compiled model, unrolled one state at a time."""
 
-    def stats(k: int) -> Stats:
-        return Stats(0, 0, k, time.monotonic() - t0)
+    def __init__(self, c: Compiled) -> None:
+        global WIDTH
+        WIDTH = width_for(c.model)
+        self.c = c
+        self.m = c.model
+        self.enc = _Encoder(self.m, c.props)
+        self.deadlock_on = c.props is None or "deadlock" in c.props
+        self.nthreads = len(self.m.threads)
+        self.rcu = rcu_objects(self.m)
 
-    for k in range(depth + 1):
-        s = states[k]
-        # every move from state k: thread steps (per pc), RCU callbacks
-        moves: list[tuple[Term, Term, list[tuple[Term, int]], list[list[Term]]]] = []
+    def moves(self, s: list[Term]) -> tuple[list[Any], list[Any]]:
+        """Every move from state `s`: each (thread, pc) step, and the RCU callbacks."""
+        m, enc = self.m, self.enc
+        moves = []
         for t in m.threads:
             pc = s[t.pc_slot]
             for p, nid in enumerate(t.yields):
@@ -596,43 +590,36 @@ def bmc(c: Compiled, depth: int, timeout: float | None = None) -> Result:
                 at = pc == _bv(p)
                 moves.append((at, z3.And(at, sym.enabled), [(z3.And(at, f), e) for f, e in sym.fail], sym.succ))
         rcu_moves = []
-        for i, (pool_name, idx) in enumerate(rcu):
+        for i, (pool_name, idx) in enumerate(self.rcu):
             pool = next(pl for pl in m.pools if pl.name == pool_name)
             st = pool.base + idx * pool.stride
             en = z3.And(s[st] == _bv(2), s[st + 1] == _bv(0))
             rcu_moves.append((en, enc._set(s, st, 3), i))
-        # violations visible at state k
-        bad: list[Term] = [f for f, _ in enc.invariant_fail(s)]
+        return moves, rcu_moves
+
+    def bad(self, s: list[Term], moves: list[Any], rcu_moves: list[Any]) -> Term:
+        """State `s` violates a selected property, or a step from it does."""
+        bad: list[Term] = [f for f, _ in self.enc.invariant_fail(s)]
         step_fail = [f for _, _, fails, _ in moves for f, _ in fails]
         any_enabled = z3.Or(*[en for _, en, _, _ in moves], *[en for en, _, _ in rcu_moves], z3.BoolVal(False))
-        done = z3.And(*[s[t.pc_slot] == _bv(t.end_pc) for t in m.threads])
-        if deadlock_on:
+        done = z3.And(*[s[t.pc_slot] == _bv(t.end_pc) for t in self.m.threads])
+        if self.deadlock_on:
             bad.append(z3.And(z3.Not(any_enabled), z3.Not(done)))
-        if step_fail:
-            bad.append(z3.Or(*step_fail))
-        if timeout is not None and time.monotonic() - t0 > timeout:
-            return Result(
-                UNKNOWN,
-                stats(k),
-                reason=f"--timeout {timeout:g}s reached: no violation within {k - 1} steps",
-                engine="bmc",
-            )
-        outcome = gw.check(z3.Or(*bad)) if bad else SolverOutcome("unsat")
-        if outcome.status == "unknown":
-            return Result(UNKNOWN, stats(k), reason=f"z3 gave up at depth {k}: {outcome.reason}", engine="bmc")
-        if outcome.status == "sat":
-            return _replay(c, gw.model(), choices, k, stats(k), nthreads)
-        if k == depth:
-            break
-        # the transition to state k + 1: a chosen move, enabled, that does not fail
-        who = z3.BitVec(f"who_{k}", WIDTH)
-        branch = z3.BitVec(f"branch_{k}", WIDTH)
-        choices.append((who, branch))
-        nxt = [z3.BitVec(f"s_{k + 1}_{j}", WIDTH) for j in range(enc.n)]
+        bad.extend(step_fail)
+        return z3.Or(*bad) if bad else z3.BoolVal(False)
+
+    def step(
+        self, s: list[Term], moves: list[Any], rcu_moves: list[Any], tag: str
+    ) -> tuple[list[Term], list[Term], tuple[Term, Term]]:
+        """Constraints for one transition from `s` to fresh variables: (constraints, next state, choice)."""
+        who = z3.BitVec(f"who_{tag}", WIDTH)
+        branch = z3.BitVec(f"branch_{tag}", WIDTH)
+        n = self.enc.n
+        nxt = [z3.BitVec(f"s_{tag}_{j}", WIDTH) for j in range(n)]
         valid = []
         value: list[Term] = list(s)  # per slot: an ite chain over the moves that change it
         mi = 0
-        for t in m.threads:
+        for t in self.m.threads:
             for _p, _nid in enumerate(t.yields):
                 at, en, fails, succ = moves[mi]
                 mi += 1
@@ -640,25 +627,162 @@ def bmc(c: Compiled, depth: int, timeout: float | None = None) -> Result:
                 for b, succ_state in enumerate(succ):
                     sel = z3.And(who == _bv(t.index), branch == _bv(b), at)
                     valid.append(z3.And(sel, ok))
-                    for j in range(enc.n):
+                    for j in range(n):
                         if succ_state[j] is not s[j]:
                             value[j] = z3.If(sel, succ_state[j], value[j])
         for en, succ_state, i in rcu_moves:
-            sel = who == _bv(nthreads + i)
+            sel = who == _bv(self.nthreads + i)
             valid.append(z3.And(sel, en))
-            for j in range(enc.n):
+            for j in range(n):
                 if succ_state[j] is not s[j]:
                     value[j] = z3.If(sel, succ_state[j], value[j])
-        gw.add(z3.Or(*valid) if valid else z3.BoolVal(False))
-        gw.add(*[nxt[j] == value[j] for j in range(enc.n)])
+        constraints = [z3.Or(*valid) if valid else z3.BoolVal(False)]
+        constraints.extend(nxt[j] == value[j] for j in range(n))
+        return constraints, nxt, (who, branch)
+
+    def domain(self, s: list[Term]) -> list[Term]:
+        """What every reachable state satisfies slot by slot (the checks keep values in range)."""
+        from . import semantics as T
+
+        out = []
+        for j, slot in enumerate(self.m.slots):
+            v = s[j]
+            ty = slot.ty
+            if slot.kind == "pc":
+                thread = self.m.threads[slot.thread]
+                out.append(z3.And(v >= _bv(0), v <= _bv(thread.end_pc)))
+            elif slot.kind == "status":
+                out.append(z3.And(v >= _bv(0), v <= _bv(3)))
+            elif isinstance(ty, T.BoolT):
+                out.append(z3.Or(v == _bv(0), v == _bv(1)))
+            elif isinstance(ty, T.EnumT):
+                out.append(z3.And(v >= _bv(0), v < _bv(len(ty.members))))
+            elif isinstance(ty, T.RefT):
+                size = next(p.size for p in self.m.pools if p.name == ty.pool)
+                out.append(z3.And(v >= _bv(0), v <= _bv(size)))
+            elif isinstance(ty, T.IntT) and ty.lo is not None and ty.hi is not None:
+                out.append(z3.And(v >= _bv(ty.lo), v <= _bv(ty.hi)))
+            elif isinstance(ty, T.BitsT):
+                out.append(z3.And(v >= _bv(0), v < _bv(1 << ty.width)))
+            else:  # locks, reader and RCU masks, depths: never negative
+                out.append(v >= _bv(0))
+        return out
+
+
+def bmc(c: Compiled, depth: int, timeout: float | None = None) -> Result:
+    """Look for a violation within `depth` steps; a found one is replayed by the explicit engine."""
+    t0 = time.monotonic()
+    u = _Unrolling(c)
+    gw = Gateway(timeout_ms=int(1000 * timeout) if timeout else 3_600_000)
+    states: list[list[Term]] = [[_bv(v) for v in c.model.initial_state()]]
+    choices: list[tuple[Term, Term]] = []
+
+    def stats(k: int) -> Stats:
+        return Stats(0, 0, k, time.monotonic() - t0)
+
+    for k in range(depth + 1):
+        s = states[k]
+        moves, rcu_moves = u.moves(s)
+        if timeout is not None and time.monotonic() - t0 > timeout:
+            return Result(
+                UNKNOWN,
+                stats(k),
+                reason=f"--timeout {timeout:g}s reached: no violation within {k - 1} steps",
+                engine="bmc",
+            )
+        outcome = gw.check(u.bad(s, moves, rcu_moves))
+        if outcome.status == "unknown":
+            return Result(UNKNOWN, stats(k), reason=f"z3 gave up at depth {k}: {outcome.reason}", engine="bmc")
+        if outcome.status == "sat":
+            return _replay(c, gw.model(), choices, k, stats(k), u.nthreads)
+        if k == depth:
+            break
+        constraints, nxt, choice = u.step(s, moves, rcu_moves, str(k))
+        gw.add(*constraints)
+        choices.append(choice)
         states.append(nxt)
     return Result(
         UNKNOWN,
         stats(depth),
         reason=f"no violation within {depth} steps (--depth {depth}); "
-        "bounded model checking proves nothing beyond that" + _lock_order_note(props),
+        "bounded model checking proves nothing beyond that" + _lock_order_note(c.props),
         engine="bmc",
     )
+
+
+def prove(c: Compiled, max_k: int, timeout: float | None = None) -> Result:
+    """k-induction: PROVED for runs of any length, VIOLATED (via BMC), or UNKNOWN with the reason.
+
+    For k = 1..max_k: if k steps from any in-range state that satisfy every property can
+    never lead to a violation (the induction step) and no run from the initial state
+    violates a property within k steps (the base case), every property holds forever.
+    """
+    t0 = time.monotonic()
+    budget = timeout if timeout is not None else 600.0
+    u = _Unrolling(c)
+    note = _lock_order_note(c.props)
+    last_cti = ""
+    for k in range(1, max_k + 1):
+        left = budget - (time.monotonic() - t0)
+        if left <= 0:
+            break
+        gw = Gateway(timeout_ms=int(1000 * left))
+        s = [z3.BitVec(f"s_i0_{j}", WIDTH) for j in range(u.enc.n)]
+        gw.add(*u.domain(s))
+        path = [s]
+        for i in range(k):
+            moves, rcu_moves = u.moves(path[i])
+            gw.add(z3.Not(u.bad(path[i], moves, rcu_moves)))
+            constraints, nxt, _ = u.step(path[i], moves, rcu_moves, f"i{i + 1}")
+            gw.add(*constraints)
+            path.append(nxt)
+        for a in range(len(path)):  # simple paths: no state repeats
+            for b in range(a + 1, len(path)):
+                gw.add(z3.Or(*[x != y for x, y in zip(path[a], path[b], strict=True)]))
+        moves, rcu_moves = u.moves(path[k])
+        outcome = gw.check(u.bad(path[k], moves, rcu_moves))
+        if outcome.status == "unknown":
+            return Result(
+                UNKNOWN,
+                Stats(0, 0, k, time.monotonic() - t0),
+                reason=f"z3 gave up in the induction step at k={k}: {outcome.reason}",
+                engine="prove",
+            )
+        if outcome.status == "sat":
+            last_cti = _describe_cti(u, gw.model(), path[-1])
+            continue
+        base = bmc(c, k, max(1.0, budget - (time.monotonic() - t0)))
+        if base.verdict == VIOLATED:
+            return dataclasses.replace(base, engine="prove")
+        if "no violation within" not in base.reason:
+            return dataclasses.replace(base, engine="prove")
+        return Result(
+            PROVED,
+            Stats(0, 0, k, time.monotonic() - t0),
+            engine="prove",
+            reason=f"PROVED by {k}-induction for runs of any length{note}",
+            notes=(f"PROVED by {k}-induction: every property holds in runs of any length{note}",),
+        )
+    return Result(
+        UNKNOWN,
+        Stats(0, 0, max_k, time.monotonic() - t0),
+        engine="prove",
+        reason=f"no proof: the induction step fails up to k={max_k} (or the time ran out); "
+        f"counterexample to induction: {last_cti or 'none found yet'}",
+    )
+
+
+def _describe_cti(u: _Unrolling, model: z3.ModelRef, s: list[Term]) -> str:
+    """The last state of a counterexample to induction: where each thread is."""
+    parts = []
+    for t in u.m.threads:
+        pc = model.eval(s[t.pc_slot], model_completion=True).as_long()
+        if pc >= t.end_pc:
+            parts.append(f"{t.name} done")
+        else:
+            node = t.nodes[t.yields[pc]]
+            parts.append(f"{t.name} at line {node.span.line} ({node.text})")
+    return "; ".join(parts)
 
 
 def _lock_order_note(props: Collection[str] | None) -> str:
@@ -715,4 +839,4 @@ def _replay(
     )
 
 
-__all__ = ["Gateway", "LemmaResult", "SolverOutcome", "bmc", "prove_lemmas", "HOLDS"]
+__all__ = ["Gateway", "LemmaResult", "SolverOutcome", "bmc", "prove", "prove_lemmas"]

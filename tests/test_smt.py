@@ -150,3 +150,33 @@ def test_a_false_lemma_is_refuted_not_proved(tmp_path: Path) -> None:
     run = api.run_check(str(spec))
     assert run.result.verdict == "VIOLATED" and run.result.violation is not None
     assert run.result.violation.kind == "lemma" and "0x000000000000000e" in run.result.violation.message
+
+
+def test_an_inductive_property_is_proved_for_runs_of_any_length(tmp_path: Path) -> None:
+    spec = tmp_path / "gen.spec"
+    spec.write_text(
+        "shared gen: int[0..60000]\n"
+        "ghost seen: int[0..60000]\n"
+        "thread bump { while true { atomic { if gen < 60000 { gen = gen + 1 }\n seen = gen } } }\n"
+        "thread reader { while true { atomic { assert seen_behind: seen <= gen } } }\n"
+        "invariant seen_le_gen: seen <= gen\n"
+    )
+    run = api.run_check(str(spec), engine="prove", depth=3)
+    assert run.result.verdict == "PROVED", run.result.reason
+    assert "induction" in run.result.reason
+
+
+def test_no_proof_is_found_for_a_spec_the_explicit_engine_refutes() -> None:
+    for path, prop in CASES:
+        _, _, model = api.load(str(path))
+        c = compile_model(model, [prop] if prop else None)
+        from modelcheck.smt import prove
+
+        result = prove(c, 4, timeout=60)
+        assert result.verdict in ("VIOLATED", "UNKNOWN"), (path.name, prop, result.reason)
+
+
+def test_prove_states_why_it_found_no_proof() -> None:
+    run = api.run_check(str(ROOT / "bench" / "ticketlock.spec"), engine="prove", depth=2)
+    assert run.result.verdict == "UNKNOWN"
+    assert "counterexample to induction" in run.result.reason and "w[" in run.result.reason
