@@ -1102,15 +1102,7 @@ class _Checker:
         base = self.expr(e.base, scope, None)
         ty = base.ty
         if isinstance(ty, T.BitsT):
-            bit_field = ty.field(e.name)
-            if bit_field is None:
-                raise self.err(
-                    e.span,
-                    "name",
-                    f"bits '{ty.name}' has no field '{e.name}'",
-                    did_you_mean(e.name, [x[0] for x in ty.fields]),
-                )
-            _, lo, width = bit_field
+            lo, width = self._bit_field(ty, e.name, e.span)
             shifted = T.TBinary(e.span, T.INT, ">>", base, T.TConst(e.span, T.INT, lo))
             value = T.TBinary(
                 e.span, T.IntT(0, (1 << width) - 1), "&", shifted, T.TConst(e.span, T.INT, (1 << width) - 1)
@@ -1341,6 +1333,15 @@ class _Checker:
         rty: T.Type = T.VOID if name == "WRITE_ONCE" else loc.ty
         return T.TBuiltin(e.span, rty, name, (loc, *rest))
 
+    def _bit_field(self, bt: T.BitsT, name: str, span: Span) -> tuple[int, int]:
+        """The lowest bit and the width of a named field of a bits type."""
+        found = bt.field(name)
+        if found is None:
+            raise self.err(
+                span, "name", f"bits '{bt.name}' has no field '{name}'", did_you_mean(name, [x[0] for x in bt.fields])
+            )
+        return found[1], found[2]
+
     def _build_bits(self, e: S.Call, bt: T.BitsT, scope: _Scope) -> T.TExpr:
         """`pte64(present: true, pfn: 5)` or `pte64(0x8000000000000002)`."""
         if len(e.args) == 1 and not isinstance(e.args[0], S.KwArg):
@@ -1352,15 +1353,7 @@ class _Checker:
         for a in e.args:
             if not isinstance(a, S.KwArg):
                 raise self.err(a.span, "type", f"{bt.name}() takes named fields, or one raw value")
-            f = bt.field(a.name)
-            if f is None:
-                raise self.err(
-                    a.span,
-                    "name",
-                    f"bits '{bt.name}' has no field '{a.name}'",
-                    did_you_mean(a.name, [x[0] for x in bt.fields]),
-                )
-            _, lo, width = f
+            lo, width = self._bit_field(bt, a.name, a.span)
             value = self.expr(a.value, scope, T.BOOL if width == 1 else T.INT)
             if not isinstance(value.ty, (T.BoolT, T.IntT)):
                 raise self.err(a.value.span, "type", f"field '{a.name}' takes a bool or an int, found {value.ty}")
