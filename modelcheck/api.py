@@ -10,13 +10,12 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from . import ir
 from . import semantics as T
 from . import syntax as S
 from .check import PROPERTY_KINDS, check, param_domain
-from .codegen import Compiled, compile_model, format_slot
+from .codegen import Compiled, compile_model
 from .diagnostics import Diagnostic, Span, SpecError
 from .explore import HOLDS, RCU_THREAD, VIOLATED, Limits, Result, Stats, Violation, explore
 from .lower import lower
@@ -325,8 +324,3 @@ def replay(trace_path: str) -> ReplayOutcome:
     if expected["kind"] == "deadlock" and stuck:
         return ReplayOutcome(True, f"confirmed: after {len(path)} steps no thread can move", None)
     return ReplayOutcome(False, f"the trace ends without violating {expected['name']}", None)
-
-
-def format_state(model: ir.Model, s: tuple[int, ...]) -> dict[str, Any]:
-    """A state as {slot name: rendered value} (for debugging and dumps)."""
-    return {sl.name: format_slot(model, i, s[i]) for i, sl in enumerate(model.slots)}

@@ -190,7 +190,6 @@ class _Checker:
         self._fn_stack: list[str] = []
         self._bad_fns: set[str] = set()
         self.contract_props: set[str] = set()
-        self._inline_enum_count = 0
 
     # ------------------------------------------------------------ reporting
     def err(self, span: Span, code: str, message: str, hint: str = "") -> _Abort:
@@ -422,7 +421,6 @@ class _Checker:
         if isinstance(t, S.InlineEnumType):
             if len(set(t.members)) != len(t.members):
                 raise self.err(t.span, "name", "an enum member is listed twice")
-            self._inline_enum_count += 1
             name = "{" + ", ".join(t.members) + "}"
             return T.EnumT(name, t.members)
         if isinstance(t, S.RefType):

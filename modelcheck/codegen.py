@@ -24,7 +24,6 @@ class Compiled:
     """A model compiled to Python: step tables, invariant and RCU functions."""
 
     model: ir.Model
-    errors: list[ir.ErrorSite]
     tables: list[tuple[int, list[StepFn]]]  # per thread: (pc slot, step per pc; END -> blocked)
     invariant: Callable[[tuple[int, ...]], int | None]
     rcu_steps: Callable[[tuple[int, ...]], list[tuple[int, tuple[int, ...]]]] | None
@@ -36,6 +35,11 @@ class Compiled:
     writes: list[int] = field(default_factory=list)  # filled by traced steps
     source: str = ""
     props: Collection[str] | None = None  # the properties compiled in (None: all)
+
+    @property
+    def errors(self) -> list[ir.ErrorSite]:
+        """Every place a property can be violated (the model's)."""
+        return self.model.errors
 
     def done(self, s: tuple[int, ...]) -> bool:
         """True when every thread has finished."""
@@ -74,24 +78,13 @@ class _Gen:
         self.model = model
         self.props = props
         self.traced = traced
-        self.errors = list(model.errors)
         self.enabled = enabled_checks(model, props)
         self.lock_order = props is None or "lock_order" in props
-        self.misuse = props is None or "lock_misuse" in props
         self.deadlock = props is None or "deadlock" in props
         self.lines: list[str] = []
-        self.classes: list[str] = sorted({lk.lock_class for lk in model.locks})
         self.spin_slots = [lk.addr for lk in model.locks if lk.kind == "spinlock"]
-        self.rcu_slots = [t.rcu_slot for t in model.threads if t.rcu_slot >= 0]
         self.gp_slots = [t.gp_slot for t in model.threads if t.gp_slot >= 0]
         self.mask_slots = [p.base + k * p.stride + 1 for p in model.pools if p.rcu for k in range(p.size)]
-
-    def new_error(self, kind: str, name: str, message: str, span: Any) -> int:
-        self.errors.append(ir.ErrorSite(kind, name, message, span))
-        idx = len(self.errors) - 1
-        if self.props is None or kind in self.props or name in self.props or kind in ALWAYS_ON:
-            self.enabled.add(idx)
-        return idx
 
     def fail(self, ind: int, err: object) -> None:
         """Emit the code that reports violation `err` from the current step (or choose branch)."""
@@ -189,7 +182,6 @@ class _Gen:
         exec(compile(source, f"<modelcheck:{m.file}>", "exec"), namespace)  # noqa: S102 - our own generated code
         compiled = Compiled(
             m,
-            self.errors,
             [],
             lambda s: None,
             None,
@@ -452,19 +444,18 @@ class _Gen:
             raise AssertionError(f"op {op!r} must start its step")
 
     def thread_end(self, t: ir.ThreadIR, ind: int) -> None:
-        if not self.misuse:
-            return
         me = t.index + 1
-        for lk in self.model.locks:
-            err = self.new_error("lock_misuse", "lock_misuse", f"{t.name} ends holding {lk.name}", t.span)
-            cond = f"v[{lk.addr}] & {ir.OWNER_MASK} == {me}"
-            if lk.kind == "rwsem":
-                cond += f" or (v[{lk.addr + 1}] >> {t.index}) & 1"
+        locks = {lk.addr: lk for lk in self.model.locks}
+        for addr, err in t.end_errors:
+            if not self.on(err):
+                continue
+            if addr < 0:
+                cond = f"v[{t.rcu_slot}] > 0"
+            else:
+                cond = f"v[{addr}] & {ir.OWNER_MASK} == {me}"
+                if locks[addr].kind == "rwsem":
+                    cond += f" or (v[{addr + 1}] >> {t.index}) & 1"
             self.emit(ind, f"if {cond}:")
-            self.fail(ind + 1, err)
-        if t.rcu_slot >= 0:
-            err = self.new_error("lock_misuse", "lock_misuse", f"{t.name} ends inside an RCU read section", t.span)
-            self.emit(ind, f"if v[{t.rcu_slot}] > 0:")
             self.fail(ind + 1, err)
 
     def invariant_fn(self) -> None:

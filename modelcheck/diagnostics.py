@@ -40,9 +40,6 @@ class Span:
         return f"{self.file}:{self.line}:{self.col}"
 
 
-NO_SPAN = Span("<builtin>", 0, 0, 0, 0)
-
-
 @dataclass(frozen=True)
 class Diagnostic:
     """One user error: where, what, which code, and an optional hint."""

@@ -230,7 +230,6 @@ class PoolLayout:
     size: int
     allocated: int
     struct: T.StructT
-    field_offsets: tuple[tuple[str, int], ...]  # field -> offset from the object's status slot
     rcu: bool  # objects carry an RCU wait mask after the status
     defaults: tuple[int, ...] = ()  # a fresh object's field values, for alloc()
 
@@ -261,6 +260,8 @@ class ThreadIR:
     entry: int
     yields: list[int]  # node ids that start a step; pc value = position in this list
     span: Span
+    # lock misuse at the end of the thread: (lock slot, or -1 for an open RCU section, error id)
+    end_errors: tuple[tuple[int, int], ...] = ()
 
     @property
     def end_pc(self) -> int:

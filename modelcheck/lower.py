@@ -305,43 +305,19 @@ class _Lowerer:
     def layout_globals(self) -> None:
         for g in self.spec.globals:
             inits = _flatten_const(g.init) if g.init is not None else _default_values(g.var.type)
-            # globals are their own lock class, named after the variable
-            base = len(self.slots)
-            for (sname, sty), init in zip(_scalars(g.var.type, g.var.name), inits, strict=True):
-                skind = g.var.kind
-                if isinstance(sty, T.LockT):
-                    skind = "lock"
-                elif sname.endswith(".readers") and isinstance(sty, T.IntT) and sty.hi is None:
-                    skind = "lock_readers"
-                self.slots.append(ir.Slot(sname, skind, sty, init))
-            self._register_locks(g.var.type, g.var.name, base, g.var.name)
-            self.global_slots[g.var] = base
+            self.global_slots[g.var] = self.add_slots(g.var.type, g.var.name, g.var.kind, inits)
         rcu_pools = self.uses_rcu
         for p in self.spec.pools:
             base = len(self.slots)
-            offsets: list[tuple[str, int]] = []
             head = 2 if rcu_pools else 1
-            off = head
-            for f in p.struct.fields:
-                offsets.append((f.name, off))
-                off += _size(f.type)
-            stride = off
+            stride = head + _size(p.struct)
             status_ty = T.EnumT("status", ("unallocated", "live", "rcu_pending", "freed"))
             for i in range(p.size):
                 obj = f"{p.name}[{i}]"
                 self.slots.append(ir.Slot(f"{obj}.<status>", "status", status_ty, 1 if i < p.allocated else 0))
                 if rcu_pools:
                     self.slots.append(ir.Slot(f"{obj}.<rcu_wait>", "rcu_mask", T.IntT(0, None), 0))
-                obase = len(self.slots)
-                inits = _default_values(p.struct)
-                for (sname, sty), init in zip(_scalars(p.struct, obj), inits, strict=True):
-                    skind = "shared"
-                    if isinstance(sty, T.LockT):
-                        skind = "lock"
-                    elif sname.endswith(".readers") and isinstance(sty, T.IntT) and sty.hi is None:
-                        skind = "lock_readers"
-                    self.slots.append(ir.Slot(sname, skind, sty, init))
-                self._register_locks(p.struct, obj, obase, p.name)
+                self.add_slots(p.struct, obj, "shared", _default_values(p.struct))
             self.pools[p.name] = ir.PoolLayout(
                 p.name,
                 base,
@@ -349,7 +325,6 @@ class _Lowerer:
                 p.size,
                 p.allocated,
                 p.struct,
-                tuple(offsets),
                 rcu_pools,
                 tuple(_default_values(p.struct)),
             )
@@ -486,7 +461,17 @@ class _Lowerer:
         while not start.ops and start.cond is None and not start.choices and not start.end and start.next is not None:
             start = self.nodes[start.next]
         yields = self.yield_points(start.id)
-        thread = ir.ThreadIR(name, index, t.name, pc_slot, rcu_slot, gp_slot, self.nodes, start.id, yields, t.span)
+        end_errors = [
+            (lk.addr, self.error_id("lock_misuse", "lock_misuse", f"{name} ends holding {lk.name}", t.span))
+            for lk in self.locks
+        ]
+        if rcu_slot >= 0:
+            end_errors.append(
+                (-1, self.error_id("lock_misuse", "lock_misuse", f"{name} ends inside an RCU read section", t.span))
+            )
+        thread = ir.ThreadIR(
+            name, index, t.name, pc_slot, rcu_slot, gp_slot, self.nodes, start.id, yields, t.span, tuple(end_errors)
+        )
         if start.id not in yields and not self.prerun_entry(thread):
             thread.yields.insert(0, start.id)
         return thread
@@ -1272,14 +1257,6 @@ def _inner_fields(addr: ir.Addr, ty: T.Type) -> list[tuple[ir.Addr, T.StructT, s
 def _ite(c: ir.Expr, a: ir.Expr, b: ir.Expr) -> ir.Expr:
     # (c && a) || (!c && b) over ints: c*a + (1-c)*b
     return ir.Bin("+", ir.Bin("*", c, a), ir.Bin("*", ir.Bin("-", ir.Const(1), c), b))
-
-
-def _root_name(e: T.TExpr) -> str:
-    while isinstance(e, (T.TField, T.TIndex)):
-        e = e.base
-    if isinstance(e, T.TVar):
-        return e.var.name
-    return "?"
 
 
 def _has_lock(ty: T.Type) -> bool:

@@ -130,11 +130,6 @@ def _parser() -> Lark:
     )
 
 
-def parse_tree(text: str) -> Any:
-    """The raw lark tree (for debugging and `modelcheck dump --stage tree`)."""
-    return _parser().parse(text)
-
-
 def parse(text: str, file: str = "<string>") -> S.Spec:
     """Parse spec text into a `syntax.Spec`; raise SpecError on a syntax error."""
     try:

@@ -21,7 +21,7 @@ from typing import Any
 import z3
 
 from . import ir
-from .codegen import ALWAYS_ON, Compiled, enabled_checks, rcu_objects
+from .codegen import Compiled, enabled_checks, rcu_objects
 from .explore import PROVED, RCU_THREAD, UNKNOWN, VIOLATED, Result, Stats, Violation, describe_blocked
 
 Term = Any  # a z3 bit-vector or Boolean expression
@@ -114,32 +114,12 @@ class _Encoder:
         self.m = model
         self.n = len(model.slots)
         self.enabled = enabled_checks(model, props)
-        self.props = props
-        self.misuse = props is None or "lock_misuse" in props
         self.spin_slots = [lk.addr for lk in model.locks if lk.kind == "spinlock"]
         self.gp_slots = [t.gp_slot for t in model.threads if t.gp_slot >= 0]
         self.mask_slots = [p.base + k * p.stride + 1 for p in model.pools if p.rcu for k in range(p.size)]
-        self.end_errors: dict[tuple[int, int], int] = {}  # (thread, lock addr or -1) -> error id
-        self.errors = list(model.errors)
-        for t in model.threads:
-            if self.misuse:
-                for lk in model.locks:
-                    self.end_errors[(t.index, lk.addr)] = self._new_error(
-                        "lock_misuse", f"{t.name} ends holding {lk.name}", t
-                    )
-                if t.rcu_slot >= 0:
-                    self.end_errors[(t.index, -1)] = self._new_error(
-                        "lock_misuse", f"{t.name} ends inside an RCU read section", t
-                    )
-
-    def _new_error(self, kind: str, message: str, t: ir.ThreadIR) -> int:
-        self.errors.append(ir.ErrorSite(kind, kind, message, t.span))
-        idx = len(self.errors) - 1
-        self.enabled.add(idx)
-        return idx
 
     def on(self, err: int) -> bool:
-        return err in self.enabled or self.errors[err].kind in ALWAYS_ON
+        return err in self.enabled  # enabled_checks always includes the always-on kinds
 
     # ------------------------------------------------------------ expressions
     def addr(self, a: ir.Addr, s: list[Term], ctx: Term, fails: list[tuple[Term, int]]) -> Term | int:
@@ -478,14 +458,15 @@ class _Encoder:
 
     def thread_end(self, t: ir.ThreadIR, p: _Path, fails: list[tuple[Term, int]]) -> _Path:
         me = t.index + 1
-        if self.misuse:
-            for lk in self.m.locks:
-                held = (p.state[lk.addr] & _bv(ir.OWNER_MASK)) == _bv(me)
-                if lk.kind == "rwsem":
-                    held = z3.Or(held, (z3.LShR(p.state[lk.addr + 1], t.index) & _bv(1)) == _bv(1))
-                p = self.fail(p, held, self.end_errors[(t.index, lk.addr)], fails)
-            if t.rcu_slot >= 0:
-                p = self.fail(p, p.state[t.rcu_slot] != _bv(0), self.end_errors[(t.index, -1)], fails)
+        locks = {lk.addr: lk for lk in self.m.locks}
+        for addr, err in t.end_errors:
+            if addr < 0:
+                p = self.fail(p, p.state[t.rcu_slot] != _bv(0), err, fails)
+                continue
+            held = (p.state[addr] & _bv(ir.OWNER_MASK)) == _bv(me)
+            if locks[addr].kind == "rwsem":
+                held = z3.Or(held, (z3.LShR(p.state[addr + 1], t.index) & _bv(1)) == _bv(1))
+            p = self.fail(p, held, err, fails)
         return _Path(p.cond, self._set(p.state, t.pc_slot, t.end_pc))
 
     def invariant_fail(self, s: list[Term]) -> list[tuple[Term, int]]:
