@@ -20,6 +20,7 @@ from .diagnostics import Diagnostic, Span, SpecError
 from .explore import HOLDS, RCU_THREAD, VIOLATED, Limits, Result, Stats, Violation, explore
 from .lower import lower
 from .parse import read_spec
+from .por import analyse
 
 __all__ = ["load", "run_check", "test_spec", "replay", "param_settings", "read_spec"]
 from .trace import Trace, build_trace
@@ -57,14 +58,16 @@ def run_check(
     progress: Callable[[Stats], None] | None = None,
     engine: str = "explicit",
     depth: int = 30,
+    reduce: bool = True,
 ) -> CheckRun:
     """Check a spec for the selected properties (all by default) with one engine:
-    "explicit" explores every interleaving; "bmc" searches all runs up to `depth` steps with z3."""
+    "explicit" explores every interleaving (with partial-order reduction unless `reduce`
+    is false); "bmc" searches all runs up to `depth` steps with z3."""
     spec, checked, model = load(path, defines)
     if props:
         _validate_props(model, props)
     compiled = compile_model(model, props or None)
-    result = search(model, compiled, props or None, limits or Limits(), engine, depth, progress)
+    result = search(model, compiled, props or None, limits or Limits(), engine, depth, progress, reduce)
     trace = None
     if result.verdict == VIOLATED and result.violation is not None and result.violation.path:
         trace = build_trace(compiled, result.violation)
@@ -80,6 +83,7 @@ def search(
     engine: str = "explicit",
     depth: int = 30,
     progress: Callable[[Stats], None] | None = None,
+    reduce: bool = True,
 ) -> Result:
     """Prove the selected lemmas with z3, then search the state space with the chosen engine."""
     import dataclasses
@@ -127,10 +131,43 @@ def search(
 
         result = prove(compiled, depth, limits.timeout)
     else:
-        result = explore(compiled, limits, progress)
+        result = _explicit(model, compiled, props, limits, progress, reduce)
     if unknown and result.verdict in (HOLDS, "PROVED"):
-        return dataclasses.replace(result, verdict="UNKNOWN", reason="; ".join(unknown), notes=tuple(notes))
-    return dataclasses.replace(result, notes=tuple(notes)) if notes else result
+        return dataclasses.replace(
+            result, verdict="UNKNOWN", reason="; ".join(unknown), notes=tuple(notes) + result.notes
+        )
+    return dataclasses.replace(result, notes=tuple(notes) + result.notes) if notes else result
+
+
+def _explicit(
+    model: ir.Model,
+    compiled: Compiled,
+    props: list[str] | None,
+    limits: Limits,
+    progress: Callable[[Stats], None] | None,
+    reduce: bool,
+) -> Result:
+    """The explicit search, reduced by default. A counterexample found with reduction is
+    searched again without it, to its depth, for the shortest one."""
+    import dataclasses
+
+    if not reduce:
+        return explore(compiled, limits, progress)
+    result = explore(compiled, limits, progress, analyse(model, props))
+    v = result.violation
+    if result.verdict != VIOLATED or v is None or not v.path:
+        return result
+    bound = len(v.path) + 1
+    full = explore(compiled, dataclasses.replace(limits, max_depth=min(bound, limits.max_depth or bound)), progress)
+    if full.verdict != VIOLATED:  # a timeout: keep the reduced search's counterexample
+        note = f"this counterexample may not be the shortest: the search without reduction ended with {full.reason}"
+        return dataclasses.replace(result, notes=(note,))
+    st = dataclasses.replace(full.stats, seconds=result.stats.seconds + full.stats.seconds)
+    note = (
+        f"partial-order reduction found a {len(v.path)}-step counterexample after {result.stats.states:,} states; "
+        f"the shortest was then searched without reduction"
+    )
+    return dataclasses.replace(full, stats=st, notes=(note,))
 
 
 def _validate_props(model: ir.Model, props: list[str]) -> None:

@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         "prove: k-induction with z3 (k up to --depth), for runs of any length",
     )
     c.add_argument(
+        "--no-reduction",
+        dest="reduce",
+        action="store_false",
+        help="explore every interleaving one by one (partial-order reduction is on by default)",
+    )
+    c.add_argument(
         "--depth", type=int, default=30, metavar="K", help="the bound of bmc, the largest k of prove (default 30)"
     )
     t = sub.add_parser("test", help="check every spec's expect clauses")
@@ -130,14 +136,17 @@ def main(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
 def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     defines = _defines(args.defines)
     limits = Limits(args.max_states, args.max_depth, args.timeout)
-    run = api.run_check(args.spec, defines, args.property or None, limits, engine=args.engine, depth=args.depth)
+    run = api.run_check(
+        args.spec, defines, args.property or None, limits, engine=args.engine, depth=args.depth, reduce=args.reduce
+    )
     params = ", ".join(f"{n}={v}" for n, v in run.model.params)
     threads = ", ".join(t.name for t in run.model.threads)
     header = [
         f"modelcheck {__version__}: {args.spec}" + (f" ({params})" if params else ""),
         f"threads: {threads}; engine: "
         + {
-            "explicit": "explicit (breadth-first, exhaustive)",
+            "explicit": "explicit (breadth-first, exhaustive"
+            + (", partial-order reduction)" if args.reduce else ", no reduction)"),
             "bmc": f"bmc (z3, depth {args.depth})",
             "prove": f"prove (z3 k-induction, k <= {args.depth})",
         }[args.engine],

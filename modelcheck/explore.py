@@ -17,6 +17,7 @@ from typing import Any
 from . import ir
 from .codegen import Compiled, address, format_slot
 from .graphs import simple_cycles
+from .por import Reduction
 
 HOLDS, PROVED, VIOLATED, UNKNOWN = "HOLDS", "PROVED", "VIOLATED", "UNKNOWN"
 
@@ -66,8 +67,17 @@ class Result:
 RCU_THREAD = -1  # thread id used in paths for the RCU callback steps
 
 
-def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], None] | None = None) -> Result:
-    """Search every interleaving; return HOLDS, VIOLATED (shortest) or UNKNOWN."""
+def explore(
+    c: Compiled,
+    limits: Limits = Limits(),
+    progress: Callable[[Stats], None] | None = None,
+    reduction: Reduction | None = None,
+) -> Result:
+    """Search every interleaving; return HOLDS, VIOLATED (shortest) or UNKNOWN.
+
+    With a `reduction` (see `por`), a state where one thread's step is independent of
+    everything the others can still do explores that step alone; the verdict is the
+    same but a counterexample may be longer than the shortest one."""
     t0 = time.monotonic()
     init = c.model.initial_state()
     index: dict[tuple[int, ...], int] = {init: 0}
@@ -118,6 +128,7 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
                     f"within {depth} steps was explored and none violates a property",
                 )
             nxt: list[int] = []
+            stored = len(states)  # states below this index are at most `depth` steps deep
             # A violation one step past this level is kept until the level is done: a deadlock
             # later in the level is shorter. After one is found, states are only checked for that.
             pending: Result | None = None
@@ -137,7 +148,23 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
                     if progress is not None:
                         progress(stats())
                 moved = False
-                for tid, (pcslot, table) in orders[via[i][0]]:
+                order = orders[via[i][0]]
+                reduced = False
+                if reduction is not None:
+                    for tid in reduction.ample(s):
+                        pcslot, table = tables[tid]
+                        r = table[s[pcslot]](s)
+                        if r is None:
+                            continue
+                        # cycle proviso: a step back into the stored states gets the full expansion
+                        if type(r) is tuple:
+                            reduced = index.get(r, stored) >= stored
+                        elif type(r) is list:
+                            reduced = all(type(x) is tuple and index.get(x, stored) >= stored for x in r)
+                        if reduced:
+                            order = [(tid, tables[tid])]
+                        break
+                for tid, (pcslot, table) in order:
                     r = table[s[pcslot]](s)
                     if r is None:
                         continue
@@ -177,7 +204,7 @@ def explore(c: Compiled, limits: Limits = Limits(), progress: Callable[[Stats], 
                             )
                     if pending is not None:
                         break
-                if rcu_steps is not None:
+                if rcu_steps is not None and not reduced:
                     for k, t in rcu_steps(s):
                         moved = True
                         if pending is not None:
