@@ -202,6 +202,7 @@ active proctype user()
 	byte ins_kind; bool ins_wp;     /* pte_install_uffd_wp_if_needed()'s result */
 	byte wf_t;                      /* shmem_write_fault()'s t */
 	byte o_kind; bool o_wp;         /* shmem_write_fault()'s orig */
+	byte r;                         /* fault_result: 0 FAULT_RETRY, 1 FAULT_MAPPED, 2 FAULT_USERFAULT */
 #if MC_RET_SLOT
 	byte ret_kind; bool ret_wp;
 #endif
@@ -237,8 +238,8 @@ active proctype user()
 	:: d_step { pc == 48 -> tptl[wf_t] = 0; pc = 49 }                                    /* pte_unmap_unlock() */
 	:: d_step { pc == 49 -> RCU_UNLOCK(USER);
 		if
-		:: o_kind == PRESENT && o_wp -> o_kind = 0; o_wp = 0; wf_t = 0; pc = 70           /* do_wp_page(): handle_userfault() */
-		:: o_kind == PRESENT && !o_wp -> o_kind = 0; wf_t = 0;
+		:: o_kind == PRESENT && o_wp -> o_kind = 0; o_wp = 0; wf_t = 0; r = 2; pc = 70    /* do_wp_page(): handle_userfault() */
+		:: o_kind == PRESENT && !o_wp -> o_kind = 0; wf_t = 0; r = 1;
 			assert(!wp_user); pc = 70                                                     /* write_must_fault: mapped writable */
 		:: else -> pc = 50
 		fi }
