@@ -65,6 +65,13 @@ class Result:
 
 
 RCU_THREAD = -1  # thread id used in paths for the RCU callback steps
+BULK_AFTER = 20_000  # stored states after which a search goes on in bulk (numpy)
+
+
+def _bulk_supported(model: ir.Model) -> bool:
+    from .vector import supported
+
+    return supported(model) is None
 
 
 def explore(
@@ -72,12 +79,16 @@ def explore(
     limits: Limits = Limits(),
     progress: Callable[[Stats], None] | None = None,
     reduction: Reduction | None = None,
+    bulk_after: int | None = BULK_AFTER,
 ) -> Result:
     """Search every interleaving; return HOLDS, VIOLATED (shortest) or UNKNOWN.
 
     With a `reduction` (see `por`), a state where one thread's step is independent of
     everything the others can still do explores that step alone; the verdict is the
-    same but a counterexample may be longer than the shortest one."""
+    same but a counterexample may be longer than the shortest one.
+
+    Once `bulk_after` states are stored (at the end of a level), the search goes on
+    level-at-a-time in numpy (`vector`), if the model allows it."""
     t0 = time.monotonic()
     init = c.model.initial_state()
     index: dict[tuple[int, ...], int] = {init: 0}
@@ -118,8 +129,19 @@ def explore(
         return violated(bad, 0, None)
     frontier = [0]
     expanded = 0
+    bulk = bulk_after is not None and _bulk_supported(c.model)
     try:
         while frontier:
+            if bulk and len(states) >= bulk_after:
+                from .vector import Handover, continue_search
+
+                handover = Handover(states, parent, via, frontier, depth, transitions, t0)
+                result = continue_search(c, handover, limits, progress, reduction)
+                if result.verdict == HOLDS and c.check_lock_order:
+                    cycle = lock_order_cycle(c)
+                    if cycle is not None:
+                        return Result(VIOLATED, result.stats, cycle)
+                return result
             if limits.max_depth is not None and depth >= limits.max_depth:
                 return Result(
                     UNKNOWN,

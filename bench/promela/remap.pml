@@ -115,7 +115,7 @@ init {
 
 proctype mover()
 {
-	byte fresh, t, s, k;
+	byte fresh, t, s;
 	bool orig_dst, orig_src;
 	DOWN_READ(T_MOVER);
 again:
@@ -124,16 +124,24 @@ populate:
 	SPIN_LOCK(pml, T_MOVER);
 	atomic { if :: dst_pmd == 0 -> skip :: else -> goto unlock_pml fi };
 	atomic {                            /* fresh = alloc(tables); fresh.linked = true */
-		k = 0;
-		fresh = 0;
-		do
-		:: k < 3 && (status[k] == UNALLOC || status[k] == FREED) ->
-			status[k] = LIVE; linked[k] = 1; ptl[k] = 0; pte[k] = 0;
-			fresh = k + 1; break
-		:: k < 3 && !(status[k] == UNALLOC || status[k] == FREED) -> k++
-		:: k == 3 -> break
-		od;
-		k = 0;
+		if
+		:: status[0] == UNALLOC || status[0] == FREED -> fresh = 1
+		:: else ->
+			if
+			:: status[1] == UNALLOC || status[1] == FREED -> fresh = 2
+			:: else ->
+				if
+				:: status[2] == UNALLOC || status[2] == FREED -> fresh = 3
+				:: else -> fresh = 0
+				fi
+			fi
+		fi;
+		if
+		:: fresh != 0 ->                /* made live, every field reset to its default */
+			status[OBJ(fresh)] = LIVE; linked[OBJ(fresh)] = 1;
+			ptl[OBJ(fresh)] = 0; pte[OBJ(fresh)] = 0
+		:: else
+		fi;
 		assert(fresh != 0);             /* BUG_ON(fresh == null) */
 		linked[OBJ(fresh)] = 1;
 		INV

@@ -36,8 +36,10 @@
  *   WP_PMD_NONE=skip_page      change_pmd_range() skips the page when *pmd is none after
  *                              change_pmd_prepare(); retry_prepare: the candidate fix (goto again)
  *   SCENARIO=retract           (hugetlb_share: #error, not translated)
- *   MC_RET_SLOT=0              1: also keep the stale `<ret>` slot modelcheck keeps for
- *                              pte_install_uffd_wp_if_needed() (state-count comparison only)
+ *   MC_RET_SLOT=0              1: also keep the `<ret>` slots that modelcheck keeps (never reset)
+ *                              for each call site of pte_offset_map_lock() and
+ *                              pte_install_uffd_wp_if_needed(): dead values that make modelcheck's
+ *                              state count larger; with 1 the counts can be compared exactly
  *
  * Properties (asserts): the invariant uffd_wp_never_lost (asserted in every d_step that writes
  * wp_user, pmd or a table's pte, or allocates a table), write_must_fault, BUG_ON(fresh == null),
@@ -156,17 +158,23 @@ hidden byte k;          /* scratch for alloc() */
 
 /* __pte_offset_map_lock(): its local `lt`; on return `res = lt` and the caller continues at
  * ONNULL (res == null) or ONOK (res != null, ptl held, in an RCU read section) */
-#define POML(me, P, lt, res, ONNULL, ONOK) \
+#define POML(me, P, lt, res, rs, ONNULL, ONOK) \
 	:: d_step { pc == P -> RCU_LOCK(me); pc = P + 1 }                           /* rcu_read_lock() */ \
 	:: d_step { pc == P + 1 -> lt = pmd;                                         /* pmdp_get_lockless() */ \
 		if :: lt == 0 -> pc = P + 2 :: else -> pc = P + 3 fi } \
-	:: d_step { pc == P + 2 -> RCU_UNLOCK(me); res = 0; pc = ONNULL }           /* return NULL */ \
+	:: d_step { pc == P + 2 -> RCU_UNLOCK(me); res = 0; SETRET(rs, 0); pc = ONNULL }           /* return NULL */ \
 	:: d_step { pc == P + 3 && tptl[lt] == 0 -> ASSERT_LIVE(lt); tptl[lt] = (me) + 1; pc = P + 4 }  /* spin_lock(ptl) */ \
 	:: d_step { pc == P + 4 -> \
 		if :: pmd != lt -> pc = P + 5                                            /* !pmd_same() */ \
-		   :: else -> res = lt; lt = 0; pc = ONOK fi } \
+		   :: else -> res = lt; SETRET(rs, lt); lt = 0; pc = ONOK fi } \
 	:: d_step { pc == P + 5 -> tptl[lt] = 0; pc = P + 6 }                       /* spin_unlock(ptl) */ \
 	:: d_step { pc == P + 6 -> RCU_UNLOCK(me); pc = P }                         /* goto again */
+
+#if MC_RET_SLOT
+#define SETRET(rs, v)  rs = v
+#else
+#define SETRET(rs, v)  skip
+#endif
 
 /* pte_unmap_unlock(t) */
 #define PUU(me, P, t, NEXT) \
@@ -174,8 +182,9 @@ hidden byte k;          /* scratch for alloc() */
 	:: d_step { pc == P + 1 -> RCU_UNLOCK(me); pc = NEXT }
 
 /* the zap (user: MADV_DONTNEED) or unmap (khugepaged: try_to_unmap_one()) of a present pte:
- * pte_install_uffd_wp_if_needed(); steps P (e = t.pte), P+1 (READ_ONCE(vm_uffd_wp)),
- * P+2 (t.pte = result), then the unlock at P+3 */
+ * pte_install_uffd_wp_if_needed(); steps P (e = t.pte), P+1 (its condition
+ * `pteval.uffd_wp && READ_ONCE(vm_uffd_wp)`: one shared read, so one step in modelcheck's
+ * lowering even when pteval.uffd_wp is false), P+2 (t.pte = result), then the unlock at P+3 */
 #if MC_RET_SLOT
 #define KEEP_RET(me)  ret_kind = ins_kind; ret_wp = ins_wp
 #else
@@ -183,11 +192,9 @@ hidden byte k;          /* scratch for alloc() */
 #endif
 #define ZAP_PTE(me, P, t) \
 	:: d_step { pc == P -> PTE_READ(me, t); e_kind = pkind[t]; e_wp = pwp[t];  /* e = t.pte */ \
-		if :: e_kind == PRESENT && e_wp -> pc = P + 1 \
-		   :: e_kind == PRESENT && !e_wp -> ins_kind = NONE; ins_wp = 0; KEEP_RET(me); pc = P + 2 \
-		   :: else -> pc = P + 3 fi } \
-	:: d_step { pc == P + 1 ->                                                   /* && READ_ONCE(vm_uffd_wp) */ \
-		if :: vm_uffd_wp -> ins_kind = MARKER; ins_wp = 1 :: else -> ins_kind = NONE; ins_wp = 0 fi; \
+		if :: e_kind == PRESENT -> pc = P + 1 :: else -> pc = P + 3 fi } \
+	:: d_step { pc == P + 1 ->           /* if (pteval.uffd_wp && READ_ONCE(vm_uffd_wp)): one step */ \
+		if :: e_wp && vm_uffd_wp -> ins_kind = MARKER; ins_wp = 1 :: else -> ins_kind = NONE; ins_wp = 0 fi; \
 		KEEP_RET(me); pc = P + 2 } \
 	:: d_step { pc == P + 2 -> PTE_WRITE(me, t); pkind[t] = ins_kind; pwp[t] = ins_wp; \
 		ins_kind = 0; ins_wp = 0; INV; pc = P + 3 }
@@ -204,7 +211,8 @@ active proctype user()
 	byte o_kind; bool o_wp;         /* shmem_write_fault()'s orig */
 	byte r;                         /* fault_result: 0 FAULT_RETRY, 1 FAULT_MAPPED, 2 FAULT_USERFAULT */
 #if MC_RET_SLOT
-	byte ret_kind; bool ret_wp;
+	byte ret_kind; bool ret_wp;     /* modelcheck's stale <ret> slots: pte_install_uffd_wp_if_needed() */
+	byte rs1, rs2, rs3, rs4;        /* ... and pte_offset_map_lock() at each call site */
 #endif
 
 	do
@@ -218,7 +226,7 @@ active proctype user()
 	:: d_step { pc == 11 ->                                                              /* if (pmd_none(*pmd)) */
 		if :: pmd == 0 -> pc = (WP_PMD_NONE == retry_prepare -> 4 : 24)                  /* goto again / goto next */
 		   :: else -> pc = 12 fi }
-	POML(USER, 12, lt, t, 4, 19)                                                         /* change_pte_range() */
+	POML(USER, 12, lt, t, rs1, 4, 19)                                                         /* change_pte_range() */
 	:: d_step { pc == 19 -> PTE_READ(USER, t); e_kind = pkind[t]; e_wp = pwp[t];         /* oldpte = ptep_get(pte) */
 		if :: e_kind == PRESENT -> pc = 20 :: e_kind == NONE -> pc = 21 :: else -> pc = 22 fi }
 	:: d_step { pc == 20 -> PTE_WRITE(USER, t); pkind[t] = PRESENT; pwp[t] = 1; INV; pc = 22 }   /* pte_mkuffd_wp() */
@@ -227,13 +235,13 @@ active proctype user()
 	:: d_step { pc == 24 -> mmap_r--; wp_user = 1; INV; pc = 25 }                        /* wp_done: up_read; the ioctl returned */
 	/* madvise(MADV_DONTNEED) */
 	:: d_step { pc == 25 && mmap_w == 0 -> mmap_r++; pc = 26 }
-	POML(USER, 26, lt, t, 38, 33)
+	POML(USER, 26, lt, t, rs2, 38, 33)
 	ZAP_PTE(USER, 33, t)
 	PUU(USER, 36, t, 38)
 	:: d_step { pc == 38 -> mmap_r--; pc = 39 }
 	/* the write: shmem_write_fault(), retried while it returns FAULT_RETRY */
 	:: d_step { pc == 39 && mmap_w == 0 -> mmap_r++; pc = 40 }
-	POML(USER, 40, lt, wf_t, 50, 47)                                                     /* write_again: */
+	POML(USER, 40, lt, wf_t, rs3, 50, 47)                                                     /* write_again: */
 	:: d_step { pc == 47 -> PTE_READ(USER, wf_t); o_kind = pkind[wf_t]; o_wp = pwp[wf_t]; pc = 48 }   /* orig = t.pte */
 	:: d_step { pc == 48 -> tptl[wf_t] = 0; pc = 49 }                                    /* pte_unmap_unlock() */
 	:: d_step { pc == 49 -> RCU_UNLOCK(USER);
@@ -245,7 +253,7 @@ active proctype user()
 		fi }
 	:: d_step { pc == 50 && folio_lk == 0 -> folio_lk = USER + 1; pc = 51 }             /* shmem_fault(): folio_lock */
 	PTE_ALLOC(USER, 51, fresh, 58)                                                       /* finish_fault(): pte_alloc() */
-	POML(USER, 58, lt, wf_t, 69, 65)                                                     /* finish_fault(): pte_offset_map_lock() */
+	POML(USER, 58, lt, wf_t, rs4, 69, 65)                                                     /* finish_fault(): pte_offset_map_lock() */
 	:: d_step { pc == 65 -> PTE_READ(USER, wf_t);                                        /* !vmf_pte_changed() */
 		if :: pkind[wf_t] == o_kind && pwp[wf_t] == o_wp -> pc = 66 :: else -> pc = 67 fi }
 	:: d_step { pc == 66 -> PTE_WRITE(USER, wf_t); pkind[wf_t] = PRESENT;                /* set_pte_range() */
@@ -266,7 +274,8 @@ active proctype khugepaged()
 	byte lt;
 	byte ins_kind; bool ins_wp;
 #if MC_RET_SLOT
-	byte ret_kind; bool ret_wp;
+	byte ret_kind; bool ret_wp;     /* modelcheck's stale <ret> slots: pte_install_uffd_wp_if_needed() */
+	byte rs1, rs2, rs3, rs4;        /* ... and pte_offset_map_lock() at each call site */
 #endif
 /* pc numbers after the pre-check (they shift with FIXED / RETRACT, as in modelcheck's IR) */
 #if RETRACT == no_mmap_lock || !FIXED
@@ -278,7 +287,7 @@ active proctype khugepaged()
 
 	do
 	:: d_step { pc == 0 && folio_lk == 0 -> folio_lk = KHUGEPAGED + 1; pc = 1 }          /* collapse_file(): folio_lock */
-	POML(KHUGEPAGED, 1, lt, t, 13, 8)                                                    /* try_to_unmap_one(): page_vma_mapped_walk() */
+	POML(KHUGEPAGED, 1, lt, t, rs1, 13, 8)                                                    /* try_to_unmap_one(): page_vma_mapped_walk() */
 	ZAP_PTE(KHUGEPAGED, 8, t)                                                            /* ptep_clear_flush(); pte_install_uffd_wp_if_needed() */
 	PUU(KHUGEPAGED, 11, t, 13)
 	/* retract_page_tables() */

@@ -21,6 +21,9 @@
  * Macros (same names and defaults as the spec's params; e.g. spin -DFIXED=0 -a):
  *   FIXED=1  do_swap_page() with 13ddaf26be32; 0: before it.
  *   ZRAM=0   1: the device discards a slot's data when the slot is freed.
+ *   MC_RET_SLOT=0  1: also keep swapcache_prepare()'s `<ret>` slot, which modelcheck never
+ *            resets (a dead value: whether the last prepare failed). Only for comparing
+ *            state counts exactly: 2,702 with it, 1,602 without (FIXED=1).
  *
  * Properties (asserts): user_reads_latest (the spec's assert), BUG_ON(folio == null), the
  * invariant no_stale_mapping (asserted in every d_step that writes pte_page, a page's

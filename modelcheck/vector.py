@@ -1,0 +1,867 @@
+"""Stage 5b, explore in bulk: breadth-first search a whole level at a time with numpy.
+
+`explore` (the per-state search) hands a search over to `continue_search` once it
+has grown past a few thousand states. From then on a level of the frontier is a
+matrix (one row per state, one column per slot); each thread's step at each pc is
+applied to all the rows at that pc at once by interpreting the IR on columns, the
+successors are bit-packed into one or a few 64-bit words from the slots' declared
+ranges, and de-duplicated exactly (whole keys are compared) in an open-addressing
+hash table. Per state only the key, the parent's number and the step taken are
+kept; a counterexample is rebuilt by following parents, as in `explore`, and
+rendered by replaying that path with the generated code.
+
+Partial-order reduction uses the same tables as `explore` (see `por`): every
+step is computed, then the rows whose ample thread passes the cycle proviso
+keep only that thread's successors.
+
+`supported(model)` says why a model cannot be run this way (RCU, pools, 64-bit
+words); such models stay with the per-state search.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import ir
+from . import semantics as T
+from .codegen import Compiled, enabled_checks
+from .explore import HOLDS, UNKNOWN, VIOLATED, Limits, Result, Stats, Violation, describe_blocked
+from .por import Reduction
+
+CHUNK = 1 << 16  # frontier rows expanded together: bounds the working memory
+RESERVE = 1 << 26  # states the store's arrays reserve up front; pages are only touched when used
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xBF58476D1CE4E5B9)
+
+
+class InternalError(Exception):
+    """The bulk engine met a state it cannot represent: a bug, never a verdict."""
+
+
+def supported(model: ir.Model) -> str | None:
+    """None if the bulk engine can run the model, else why not."""
+    if model.uses_rcu or model.pools:
+        return "pools and RCU are explored per state"
+    for s in model.slots:
+        if _range(model, s) is None:
+            return f"slot {s.name} has no bounded range"
+    for t in model.threads:
+        for n in t.nodes:
+            for op in [*n.ops, *n.post]:
+                if isinstance(op, (ir.RcuLock, ir.RcuUnlock, ir.SyncRcuStart, ir.SyncRcuWait, ir.Free, ir.Alloc)):
+                    return "RCU and pools are explored per state"
+    return None
+
+
+def _range(model: ir.Model, s: ir.Slot) -> tuple[int, int] | None:
+    if s.kind == "pc":
+        t = model.threads[s.thread]
+        return (0, t.end_pc)
+    if s.kind == "lock":
+        sub = max((op.subclass for t in model.threads for n in t.nodes for op in n.ops if isinstance(op, ir.Acquire)), default=0)
+        return (0, (sub << ir.OWNER_BITS) | ir.OWNER_MASK)
+    if s.kind == "lock_readers":
+        return (0, (1 << len(model.threads)) - 1)
+    ty = s.ty
+    if isinstance(ty, T.BoolT):
+        return (0, 1)
+    if isinstance(ty, T.EnumT):
+        return (0, len(ty.members) - 1)
+    if isinstance(ty, T.IntT) and ty.lo is not None and ty.hi is not None:
+        return (ty.lo, ty.hi)
+    return None
+
+
+# ---------------------------------------------------------------- packing
+
+
+@dataclass(frozen=True)
+class Packing:
+    """Where each slot lives in the packed key: word, shift, offset and width."""
+
+    word: np.ndarray
+    shift: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    words: int
+    width: np.ndarray  # hi - lo: the largest packed value
+    mask: np.ndarray  # the field's bit mask, before shifting
+
+    @staticmethod
+    def of(model: ir.Model) -> Packing:
+        ranges = [_range(model, s) for s in model.slots]
+        assert all(r is not None for r in ranges)
+        lo = np.array([r[0] for r in ranges if r is not None])
+        hi = np.array([r[1] for r in ranges if r is not None])
+        bits = [max(1, int(x).bit_length()) for x in hi - lo]
+        word, shift = [0] * len(bits), [0] * len(bits)
+        used: list[int] = []  # bits used per word: first fit, widest fields first
+        for c in sorted(range(len(bits)), key=lambda c: (-bits[c], c)):
+            w = next((w for w, u in enumerate(used) if u + bits[c] <= 64), len(used))
+            if w == len(used):
+                used.append(0)
+            word[c], shift[c] = w, used[w]
+            used[w] += bits[c]
+        return Packing(
+            np.array(word),
+            np.array(shift, np.uint64),
+            lo,
+            hi,
+            len(used),
+            (hi - lo).astype(np.uint64),
+            np.array([(1 << b) - 1 for b in bits], np.uint64),
+        )
+
+    def pack(self, v: np.ndarray) -> np.ndarray:
+        """States (slots x n) -> packed keys (words x n); checks every value is in range."""
+        u = (v - self.lo[:, None]).view(np.uint64)
+        if (u > self.width[:, None]).any():  # a negative value wraps to a huge one
+            c, r = np.argwhere((v < self.lo[:, None]) | (v > self.hi[:, None]))[0]
+            raise InternalError(f"slot {c} holds {v[c, r]}, outside its range [{self.lo[c]}, {self.hi[c]}]")
+        out = np.zeros((self.words, v.shape[1]), np.uint64)
+        for c, (w, sh) in enumerate(zip(self.word.tolist(), self.shift.tolist(), strict=True)):
+            out[w] |= u[c] << np.uint64(sh)
+        return out
+
+    def update(self, keys_t: np.ndarray, r: _Rows) -> np.ndarray:
+        """The keys (words x n) of the states in `r`, which differ from the states packed in
+        `keys_t` (words x n, changed in place) only in the slots `r` wrote."""
+        if r.dirty is None:
+            return self.pack(r.states())
+        for c in sorted(r.dirty):
+            v = r.cols[c]
+            u = v - self.lo[c]
+            if (u.view(np.uint64) > self.width[c]).any():
+                k = int(np.nonzero(u.view(np.uint64) > self.width[c])[0][0])
+                raise InternalError(f"slot {c} holds {v[k]}, outside its range [{self.lo[c]}, {self.hi[c]}]")
+            w, sh = int(self.word[c]), np.uint64(self.shift[c])
+            keys_t[w] &= ~(self.mask[c] << sh)
+            keys_t[w] |= u.view(np.uint64) << sh
+        return keys_t
+
+    def unpack(self, k: np.ndarray) -> np.ndarray:
+        """Packed keys (words x n) -> states (slots x n)."""
+        raw = (k[self.word] >> self.shift[:, None]) & self.mask[:, None]
+        return raw.astype(np.int64) + self.lo[:, None]
+
+
+# ---------------------------------------------------------------- the store
+
+
+class Store:
+    """Every stored state's key, parent and step, with an exact open-addressing index.
+
+    Keys are word-major (words x states): a batch of keys is a (words x n) array."""
+
+    def __init__(self, words: int, capacity: int = RESERVE) -> None:
+        self.n = 0
+        # np.zeros maps fresh zero pages: memory is only taken as states are stored
+        self.keys = np.zeros((words, capacity), np.uint64)
+        self.parent = np.zeros(capacity, np.uint32)
+        self.step = np.zeros(capacity, np.uint16)  # thread << 8 | choose branch
+        self.table = np.zeros(1 << 16, np.uint32)  # state number + 1; 0 is empty
+
+    def load(self, keys: np.ndarray, parent: np.ndarray, step: np.ndarray) -> None:
+        """Take distinct states, numbered in the order given, into an empty store."""
+        n = keys.shape[1]
+        self._grow(n)
+        self.keys[:, :n], self.parent[:n], self.step[:n] = keys, parent, step
+        self.n = n
+        self._reindex()
+
+    @staticmethod
+    def _hash(keys: np.ndarray) -> np.ndarray:
+        h = keys[0] * _M1
+        for w in range(1, len(keys)):
+            h ^= h >> np.uint64(31)
+            h = (h ^ keys[w]) * _M1
+        h ^= h >> np.uint64(29)
+        h *= _M2
+        h ^= h >> np.uint64(32)
+        return h
+
+    def _same(self, slot: np.ndarray, keys: np.ndarray, items: np.ndarray) -> np.ndarray:
+        eq = self.keys[0, slot] == keys[0, items]
+        for w in range(1, len(keys)):
+            eq &= self.keys[w, slot] == keys[w, items]
+        return eq
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The stored number of each key (words x n), or -1."""
+        mask = len(self.table) - 1
+        pos = (self._hash(keys) & np.uint64(mask)).astype(np.int64)
+        out = np.full(keys.shape[1], -1, np.int64)
+        pend = np.arange(keys.shape[1])
+        while pend.size:
+            slot = self.table[pos[pend]].astype(np.int64) - 1
+            full = slot >= 0
+            pend, slot = pend[full], slot[full]
+            eq = self._same(slot, keys, pend)
+            out[pend[eq]] = slot[eq]
+            pend = pend[~eq]
+            pos[pend] = (pos[pend] + 1) & mask
+        return out
+
+    def insert(self, keys: np.ndarray, parent: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add keys (words x m) not stored yet, merging duplicates: (numbers, first-seen mask)."""
+        m = keys.shape[1]
+        self._grow(self.n + m)
+        mask = len(self.table) - 1
+        pos = (self._hash(keys) & np.uint64(mask)).astype(np.int64)
+        out = np.full(m, -1, np.int64)
+        new = np.zeros(m, bool)
+        pend = np.arange(m)
+        while pend.size:
+            slot = self.table[pos[pend]].astype(np.int64) - 1
+            free = slot < 0
+            taken, tslot = pend[~free], slot[~free]
+            eq = self._same(tslot, keys, taken)
+            out[taken[eq]] = tslot[eq]
+            moving = taken[~eq]
+            pos[moving] = (pos[moving] + 1) & mask
+            claim = pend[free]
+            if claim.size:
+                # Claim the free slots: one claimant per slot wins (numpy assigns a repeated
+                # index from the last value, in order); the others compare with it next round.
+                tag = (claim | (1 << 31)).astype(np.uint32)
+                self.table[pos[claim]] = tag
+                won = self.table[pos[claim]] == tag
+                win, lost = claim[won], claim[~won]
+                ids = np.arange(self.n, self.n + len(win))
+                self.keys[:, ids] = keys[:, win]
+                self.parent[ids] = parent[win]
+                self.step[ids] = step[win]
+                self.table[pos[win]] = (ids + 1).astype(np.uint32)
+                out[win] = ids
+                new[win] = True
+                self.n += len(win)
+                pend = np.concatenate([moving, lost])
+            else:
+                pend = moving
+        return out, new
+
+    def _grow(self, need: int) -> None:
+        if need > self.keys.shape[1]:
+            cap = max(need, self.keys.shape[1] * 3 // 2)
+            keys = np.zeros((self.keys.shape[0], cap), np.uint64)
+            keys[:, : self.n] = self.keys[:, : self.n]
+            self.keys = keys
+            for name in ("parent", "step"):
+                old = getattr(self, name)
+                arr = np.zeros(cap, old.dtype)
+                arr[: self.n] = old[: self.n]
+                setattr(self, name, arr)
+        if need * 10 > len(self.table) * 7:
+            size = len(self.table)
+            while need * 10 > size * 7:
+                size *= 2
+            self.table = np.zeros(size, np.uint32)
+            self._reindex()
+
+    def _reindex(self) -> None:
+        """Index every stored key (distinct) in the empty table, a slice at a time."""
+        mask = len(self.table) - 1
+        for lo in range(0, self.n, 1 << 20):
+            ids = np.arange(lo, min(self.n, lo + (1 << 20)))
+            pos = (self._hash(self.keys[:, ids]) & np.uint64(mask)).astype(np.int64)
+            pend = np.arange(len(ids))
+            while pend.size:
+                free = self.table[pos[pend]] == 0
+                claim = pend[free]
+                tag = (ids[claim] + 1).astype(np.uint32)
+                self.table[pos[claim]] = tag
+                won = self.table[pos[claim]] == tag
+                pend = np.concatenate([pend[~free], claim[~won]])
+                pos[pend] = (pos[pend] + 1) & mask
+
+    def path_to(self, i: int) -> list[tuple[int, int]]:
+        """The (thread, branch) steps from the initial state to state `i`."""
+        out = []
+        while i > 0:
+            st = int(self.step[i])
+            out.append((st >> 8, st & 0xFF))
+            i = int(self.parent[i])
+        out.reverse()
+        return out
+
+    def nbytes(self) -> int:
+        """Bytes of the store in use: keys, parents and steps of the stored states, and the index."""
+        per_state = self.keys.shape[0] * 8 + self.parent.itemsize + self.step.itemsize
+        return self.n * per_state + self.table.nbytes
+
+
+# ---------------------------------------------------------------- steps on columns
+
+
+class _Rows:
+    """A batch of states taking one step: rows `src` of the frontier matrix `s` (slots x n),
+    the slots written so far, and the first violation of each row (-1: none).
+
+    Slots are gathered from `s` only when read; written ones live in `cols`. A write or
+    read through a computed address turns the batch into a full matrix (`full`)."""
+
+    def __init__(self, s: np.ndarray, src: np.ndarray) -> None:
+        self.s = s
+        self.src = src
+        self.err = np.full(len(src), -1, np.int64)
+        self.cols: dict[int, np.ndarray] = {}  # every written slot, and slots read so far
+        self.dirty: set[int] | None = set()  # slots written so far; None: any (see `full`)
+        self.full: np.ndarray | None = None
+
+    def col(self, a: int) -> np.ndarray:
+        if self.full is not None:
+            return self.full[a]
+        x = self.cols.get(a)
+        if x is None:
+            x = self.cols[a] = self.s[a, self.src]
+        return x
+
+    def put(self, a: int, value: np.ndarray | int) -> None:
+        if isinstance(value, int) or value.ndim == 0:
+            value = np.full(len(self.src), value, np.int64)
+        if self.full is not None:
+            self.full[a] = value
+        else:
+            self.cols[a] = value
+            if self.dirty is not None:
+                self.dirty.add(a)
+
+    def states(self, sel: np.ndarray | None = None) -> np.ndarray:
+        """The whole states (slots x rows) of the selected rows."""
+        if self.full is not None:
+            return self.full if sel is None else self.full[:, sel]
+        src = self.src if sel is None else self.src[sel]
+        out = self.s[:, src]
+        for a in self.dirty or ():
+            out[a] = self.cols[a] if sel is None else self.cols[a][sel]
+        return out
+
+    def materialize(self) -> np.ndarray:
+        if self.full is None:
+            self.full = self.states()
+            self.cols = {}
+            self.dirty = None
+        return self.full
+
+    def take(self, sel: np.ndarray) -> _Rows:
+        r = _Rows(self.s, self.src[sel])
+        r.err = self.err[sel]
+        if self.full is not None:
+            r.full = self.full[:, sel]
+            r.dirty = None
+        else:
+            assert self.dirty is not None
+            r.dirty = set(self.dirty)
+            r.cols = {a: self.cols[a][sel] for a in self.dirty}
+        return r
+
+
+class _Steps:
+    """Interprets one thread's steps on batches of rows."""
+
+    def __init__(self, c: Compiled, edges: dict[tuple[str, str], tuple[int, int]]) -> None:
+        self.c = c
+        self.m = c.model
+        self.enabled = enabled_checks(self.m, c.props)
+        self.lock_order = c.check_lock_order
+        self.edges = edges
+        self.spin_slots = [lk.addr for lk in self.m.locks if lk.kind == "spinlock"]
+        self.nslots = len(self.m.slots)
+        self.has_invariants = any(inv.error in self.enabled for inv in self.m.invariants)
+
+    # ------------------------------------------------------------ expressions
+    def addr(self, a: ir.Addr, r: _Rows, live: np.ndarray) -> np.ndarray | int:
+        if not a.terms:
+            return a.base
+        x = np.full(len(r.src), a.base, np.int64)
+        for k, e in a.terms:
+            x = x + k * self.ev(e, r, live)
+        return np.clip(x, 0, self.nslots - 1)  # rows past a failed bounds check hold garbage
+
+    def load(self, r: _Rows, a: np.ndarray | int) -> np.ndarray:
+        if isinstance(a, int):
+            return r.col(a)
+        return r.materialize()[a, np.arange(len(r.src))]
+
+    def ev(self, e: ir.Expr, r: _Rows, live: np.ndarray) -> np.ndarray:
+        n = len(r.src)
+        if isinstance(e, ir.Const):
+            return np.full(n, e.value, np.int64)
+        if isinstance(e, ir.Load):
+            return self.load(r, self.addr(e.addr, r, live))
+        if isinstance(e, ir.Un):
+            a = self.ev(e.a, r, live)
+            return (a == 0).astype(np.int64) if e.op == "!" else -a
+        if isinstance(e, ir.Bin):
+            op = e.op
+            a = self.ev(e.a, r, live)
+            if op in ("&&", "||", "==>"):
+                go = (a != 0) if op != "||" else (a == 0)
+                b = self.ev(e.b, r, live & go) != 0
+                if op == "&&":
+                    return ((a != 0) & b).astype(np.int64)
+                if op == "||":
+                    return ((a != 0) | b).astype(np.int64)
+                return ((a == 0) | b).astype(np.int64)
+            b = self.ev(e.b, r, live)
+            if op in ("/", "%"):
+                safe = np.where(b == 0, 1, b)
+                q = np.abs(a) // np.abs(safe)
+                q = np.where((a >= 0) == (safe >= 0), q, -q)
+                return q if op == "/" else a - safe * q
+            return _BIN[op](a, b).astype(np.int64)
+        if isinstance(e, ir.Guarded):
+            if e.error in self.enabled:
+                cond = self.ev(e.cond, r, live) != 0
+                self.fail(r, live & ~cond, e.error)
+            return self.ev(e.expr, r, live)
+        if isinstance(e, ir.Held):
+            a = self.addr(e.addr, r, live)
+            me = e.thread + 1
+            held = (self.load(r, a) & ir.OWNER_MASK) == me
+            if e.kind == "rwsem" and not e.write:
+                held |= ((self.load(r, a + 1) >> e.thread) & 1) == 1
+            return held.astype(np.int64)
+        raise InternalError(f"expression {e!r} is explored per state")
+
+    @staticmethod
+    def fail(r: _Rows, bad: np.ndarray, err: int) -> None:
+        bad = bad & (r.err < 0)
+        r.err[bad] = err
+
+    def spin_held(self, r: _Rows, me: int) -> np.ndarray:
+        out = np.zeros(len(r.src), bool)
+        for a in self.spin_slots:
+            out |= (r.col(a) & ir.OWNER_MASK) == me
+        return out
+
+    # ------------------------------------------------------------ steps
+    def run(self, t: ir.ThreadIR, pc: int, s: np.ndarray, rows: np.ndarray) -> tuple[list, list]:
+        """Take thread t's step at pc from the given rows of s: (successors, violations),
+        each a list of (source rows, branch, slot values | error ids)."""
+        self.succ: list[tuple[np.ndarray, int, np.ndarray]] = []
+        self.errs: list[tuple[np.ndarray, int, np.ndarray]] = []
+        self.pcs = {y: i for i, y in enumerate(t.yields)}
+        node = t.nodes[t.yields[pc]]
+        r = _Rows(s, rows)
+        if node.choices:
+            for k, ch in enumerate(node.choices):
+                b = r.take(np.ones(len(rows), bool))
+                self.cont(t, ch, b, False, k)
+        else:
+            self.cont(t, t.yields[pc], r, True, 0)
+        return self.succ, self.errs
+
+    def settle(self, r: _Rows, branch: int) -> _Rows:
+        """Report rows that failed; continue with the others."""
+        bad = r.err >= 0
+        if bad.any():
+            self.errs.append((r.src[bad], branch, r.err[bad]))
+            return r.take(~bad)
+        return r
+
+    def emit(self, t: ir.ThreadIR, r: _Rows, pc: int, branch: int) -> None:
+        r = self.settle(r, branch)
+        if len(r.src):
+            self.store(r, t.pc_slot, pc)
+            self.succ.append((r.src, branch, r))
+
+    def cont(self, t: ir.ThreadIR, nid: int, r: _Rows, first: bool, branch: int) -> None:
+        if not len(r.src):
+            return
+        node = t.nodes[nid]
+        if not first and nid in self.pcs:
+            self.emit(t, r, self.pcs[nid], branch)
+            return
+        if node.end:
+            self.thread_end(t, r)
+            self.emit(t, r, t.end_pc, branch)
+            return
+        ops = list(node.ops)
+        if first:
+            k = 0
+            while k < len(ops) and isinstance(ops[k], ir.Check):
+                k += 1
+            if k < len(ops) and isinstance(ops[k], (ir.Await, ir.Acquire)):
+                for op in ops[:k]:
+                    self.op(t, op, r)
+                r = self.settle(r, branch)
+                r = self.guard(t, ops[k], r)
+                ops = ops[k + 1 :]
+        for op in ops:
+            self.op(t, op, r)
+        r = self.settle(r, branch)
+        if not len(r.src):
+            return
+        if node.cond is not None:
+            assert node.then is not None and node.orelse is not None
+            c = self.ev(node.cond, r, r.err < 0) != 0
+            for op in node.post:
+                self.op(t, op, r)
+            ok = r.err < 0
+            if not ok.all():
+                self.errs.append((r.src[~ok], branch, r.err[~ok]))
+                r, c = r.take(ok), c[ok]
+            self.cont(t, node.then, r.take(c), False, branch)
+            self.cont(t, node.orelse, r.take(~c), False, branch)
+            return
+        if node.next is None:
+            self.thread_end(t, r)
+            self.emit(t, r, t.end_pc, branch)
+            return
+        self.cont(t, node.next, r, False, branch)
+
+    def guard(self, t: ir.ThreadIR, op: ir.Op, r: _Rows) -> _Rows:
+        me = t.index + 1
+        live = np.ones(len(r.src), bool)
+        if isinstance(op, ir.Await):
+            ok = self.ev(op.cond, r, live) != 0
+            # a failing check inside an await condition is reported whether or not it blocks
+            return r.take(ok | (r.err >= 0))
+        assert isinstance(op, ir.Acquire)
+        a = self.addr(op.addr, r, live)
+        o = self.load(r, a)
+        rw = op.kind == "rwsem"
+        rd = self.load(r, a + 1) if rw else None
+        held_err, sleep_err = op.errors
+        owner = o & ir.OWNER_MASK
+        bit = 1 << t.index
+        if held_err in self.enabled:
+            mine = owner == me
+            blocked = (o != 0) & (owner != me)
+            if rw:
+                assert rd is not None
+                mine = mine | ((rd & bit) != 0)
+                if op.mode == "w":
+                    blocked = blocked | ((rd & ~bit) != 0)
+        else:
+            mine = np.zeros(len(r.src), bool)
+            blocked = o != 0
+            if rw and op.mode == "w":
+                assert rd is not None
+                blocked = blocked | (rd != 0)
+        go = ~blocked | (r.err >= 0)  # a failing address is reported, not waited on
+        r = r.take(go)
+        mine, a = mine[go], a if isinstance(a, int) else a[go]
+        self.fail(r, mine, held_err)
+        if op.kind != "spinlock" and sleep_err in self.enabled:
+            self.fail(r, self.spin_held(r, me), sleep_err)
+        live = r.err < 0
+        if self.lock_order:
+            self.edge(t, op, r, live)
+        if op.mode == "w":
+            value = me | (op.subclass << ir.OWNER_BITS)
+            self.store(r, a, np.where(live, value, self.load(r, a)))
+        else:
+            self.store(r, a + 1, self.load(r, a + 1) | bit)
+        return r
+
+    def edge(self, t: ir.ThreadIR, op: ir.Acquire, r: _Rows, live: np.ndarray) -> None:
+        me = t.index + 1
+        for lk in self.m.locks:
+            owner = r.col(lk.addr)[live]
+            mine = (owner & ir.OWNER_MASK) == me
+            subs = set((owner[mine] >> ir.OWNER_BITS).tolist())
+            if lk.kind == "rwsem" and ((r.col(lk.addr + 1)[live] >> t.index) & 1).any():
+                subs.add(0)
+            for sub in sorted(subs):
+                cls = f"{lk.lock_class}/{sub}" if sub else lk.lock_class
+                self.edges.setdefault((cls, op.lock_class), (t.index, op.errors[0]))
+
+    def store(self, r: _Rows, a: np.ndarray | int, value: np.ndarray | int) -> None:
+        if isinstance(a, int):
+            r.put(a, value)
+        else:
+            r.materialize()[a, np.arange(len(r.src))] = value
+
+    def op(self, t: ir.ThreadIR, op: ir.Op, r: _Rows) -> None:
+        if not len(r.src):
+            return
+        me = t.index + 1
+        bit = 1 << t.index
+        live = r.err < 0
+        if isinstance(op, ir.Set):
+            a = self.addr(op.addr, r, live)
+            value = self.ev(op.value, r, live)
+            self.store(r, a, value)
+        elif isinstance(op, ir.Check):
+            if op.error in self.enabled:
+                self.fail(r, live & (self.ev(op.cond, r, live) == 0), op.error)
+        elif isinstance(op, ir.TryAcquire):
+            a = self.addr(op.addr, r, live)
+            rw = op.kind == "rwsem"
+            free = self.load(r, a) == 0
+            if op.mode == "w":
+                if rw:
+                    free &= self.load(r, a + 1) == 0
+                self.store(r, a, np.where(free, me, self.load(r, a)))
+            else:
+                self.store(r, a + 1, np.where(free, self.load(r, a + 1) | bit, self.load(r, a + 1)))
+            self.store(r, self.addr(op.dest, r, live), free.astype(np.int64))
+        elif isinstance(op, ir.Release):
+            a = self.addr(op.addr, r, live)
+            if op.mode == "w":
+                if op.error in self.enabled:
+                    self.fail(r, live & ((self.load(r, a) & ir.OWNER_MASK) != me), op.error)
+                self.store(r, a, 0)
+            else:
+                if op.error in self.enabled:
+                    self.fail(r, live & ((self.load(r, a + 1) & bit) == 0), op.error)
+                self.store(r, a + 1, self.load(r, a + 1) & ~bit)
+        else:
+            raise InternalError(f"operation {op!r} is explored per state")
+
+    def thread_end(self, t: ir.ThreadIR, r: _Rows) -> None:
+        me = t.index + 1
+        locks = {lk.addr: lk for lk in self.m.locks}
+        for addr, err in t.end_errors:
+            if err not in self.enabled or addr < 0:
+                continue
+            bad = (r.col(addr) & ir.OWNER_MASK) == me
+            if locks[addr].kind == "rwsem":
+                bad |= ((r.col(addr + 1) >> t.index) & 1) == 1
+            self.fail(r, bad, err)
+
+    def invariant(self, v: np.ndarray) -> np.ndarray:
+        """The violated invariant's (or failing check's) error id per row, -1 if none."""
+        r = _Rows(v, np.arange(v.shape[1]))
+        for inv in self.m.invariants:
+            if inv.error in self.enabled:
+                ok = self.ev(inv.expr, r, r.err < 0) != 0
+                self.fail(r, ~ok, inv.error)
+        return r.err
+
+
+_BIN: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "==": np.equal,
+    "!=": np.not_equal,
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "&": np.bitwise_and,
+    "|": np.bitwise_or,
+    "^": np.bitwise_xor,
+    "<<": np.left_shift,
+    ">>": np.right_shift,
+}
+
+
+# ---------------------------------------------------------------- the search
+
+
+@dataclass
+class Handover:
+    """Where the per-state search stopped: every state so far, in order, and the frontier."""
+
+    states: list[tuple[int, ...]]
+    parent: list[int]
+    via: list[tuple[int, int]]
+    frontier: list[int]
+    depth: int
+    transitions: int
+    t0: float
+
+
+def continue_search(
+    c: Compiled,
+    h: Handover,
+    limits: Limits,
+    progress: Callable[[Stats], None] | None,
+    reduction: Reduction | None,
+) -> Result:
+    """Go on with a breadth-first search level by level in bulk; same verdicts as `explore`."""
+    m = c.model
+    pk = Packing.of(m)
+    n0 = len(h.states)
+    store = Store(pk.words, max(RESERVE, 2 * n0) if limits.max_states is None else max(limits.max_states, n0) + CHUNK * 64)
+    keys = pk.pack(np.array(h.states, np.int64).T)
+    parent = np.array(h.parent, np.int64).clip(0).astype(np.uint32)
+    step = np.array([(t << 8) | b for t, b in h.via], np.uint16)
+    store.load(keys, parent, step)
+    del keys, parent, step
+    steps = _Steps(c, c.lock_edges)
+    por = _PorTables(m, reduction) if reduction is not None else None
+    frontier = np.array(h.frontier, np.int64)
+    depth, transitions, t0 = h.depth, h.transitions, h.t0
+    threads = m.threads
+    end = np.array([t.end_pc for t in threads])
+    pc_cols = [t.pc_slot for t in threads]
+
+    def stats() -> Stats:
+        return Stats(store.n, transitions, depth, time.monotonic() - t0)
+
+    try:
+        while frontier.size:
+            if limits.max_depth is not None and depth >= limits.max_depth:
+                return Result(
+                    UNKNOWN,
+                    stats(),
+                    reason=f"--max-depth {limits.max_depth} reached: every state "
+                    f"within {depth} steps was explored and none violates a property",
+                )
+            stored = store.n
+            found_err: tuple[int, int, int, int] | None = None  # (frontier id, thread, branch, error)
+            found_inv: tuple[int, int] | None = None  # (state id, error)
+            nxt = []
+            for lo in range(0, len(frontier), CHUNK):
+                chunk = frontier[lo : lo + CHUNK]
+                s = pk.unpack(store.keys[:, chunk])
+                n = len(chunk)  # s is slots x n
+                moved = np.zeros((len(threads), n), bool)
+                parts_src, parts_rows, parts_step, parts_key = [], [], [], []
+                keys_t = store.keys[:, chunk]
+                for tid, t in enumerate(threads):
+                    pcs = s[t.pc_slot]
+                    order = np.argsort(pcs, kind="stable")
+                    bounds = np.cumsum(np.bincount(pcs, minlength=t.end_pc + 1)).tolist()
+                    for pc in range(t.end_pc):
+                        rows = order[(bounds[pc - 1] if pc else 0) : bounds[pc]]
+                        if not len(rows):
+                            continue
+                        succ, errs = steps.run(t, pc, s, rows)
+                        for src, branch, rs in succ:
+                            moved[tid, src] = True
+                            parts_src.append(src)
+                            parts_rows.append(rs)
+                            parts_key.append(pk.update(keys_t[:, src], rs))
+                            parts_step.append(np.full(len(src), (tid << 8) | branch, np.uint16))
+                        for src, branch, err in errs:
+                            moved[tid, src] = True
+                            k = int(np.argmin(src))
+                            cand = (int(chunk[src[k]]), tid, branch, int(err[k]))
+                            if found_err is None or cand[0] < found_err[0]:
+                                found_err = cand
+                stuck = ~moved.any(axis=0) & (s[pc_cols] != end[:, None]).any(axis=0)
+                if stuck.any() and c.check_deadlock:
+                    i = int(chunk[np.nonzero(stuck)[0][0]])
+                    state = tuple(int(x) for x in pk.unpack(store.keys[:, i : i + 1])[:, 0])
+                    v = Violation(
+                        "deadlock",
+                        "deadlock",
+                        "deadlock: no thread can move",
+                        None,
+                        tuple(store.path_to(i)),
+                        False,
+                        describe_blocked(c, state),
+                    )
+                    return Result(VIOLATED, stats(), v)
+                if found_err is not None or found_inv is not None or not parts_src:
+                    continue  # after a violation a level is only searched for a shorter deadlock
+                src = np.concatenate(parts_src)
+                st = np.concatenate(parts_step)
+                key = np.concatenate(parts_key, axis=1)
+                kept = np.arange(len(src))
+                if por is not None:
+                    kept = np.nonzero(por.keep(s, src, st >> 8, moved, store, key, stored))[0]
+                transitions += len(kept)
+                ids, new = store.insert(key[:, kept], chunk[src[kept]].astype(np.uint32), st[kept])
+                nxt.append(ids[new])
+                if steps.has_invariants:
+                    found_inv = _first_bad(steps, parts_rows, kept[new], ids[new])
+                if limits.max_states is not None and store.n >= limits.max_states:
+                    return Result(
+                        UNKNOWN, stats(), reason=f"--max-states {limits.max_states} reached (complete to depth {depth})"
+                    )
+                if limits.timeout is not None and time.monotonic() - t0 > limits.timeout:
+                    return Result(
+                        UNKNOWN,
+                        stats(),
+                        reason=f"--timeout {limits.timeout:g}s reached after {store.n} states (complete to depth {depth})",
+                    )
+                if progress is not None:
+                    progress(stats())
+            if found_err is not None:
+                i, tid, branch, err = found_err
+                site = c.errors[err]
+                path = (*store.path_to(i), (tid, branch))
+                viol = Violation(site.kind, site.name, site.message, site, path, True)
+                return Result(VIOLATED, Stats(store.n, transitions, len(path), stats().seconds), viol)
+            if found_inv is not None:
+                i, err = found_inv
+                site = c.errors[err]
+                path = tuple(store.path_to(i))
+                viol = Violation(site.kind, site.name, site.message, site, path, False)
+                return Result(VIOLATED, Stats(store.n, transitions, len(path), stats().seconds), viol)
+            frontier = np.concatenate(nxt) if nxt else np.empty(0, np.int64)
+            if frontier.size:
+                depth += 1
+    except KeyboardInterrupt:
+        return Result(UNKNOWN, stats(), reason=f"interrupted after {store.n} states (complete to depth {depth})")
+    return Result(HOLDS, stats(), notes=(f"bulk search: {store.nbytes() / max(1, store.n):.0f} bytes per state stored",))
+
+
+def _first_bad(steps: _Steps, parts: list[_Rows], new: np.ndarray, ids: np.ndarray) -> tuple[int, int] | None:
+    """The first new state, in the order of the parts, that violates an invariant: (its number, the error).
+    `new` are positions in the concatenated parts, `ids` the numbers they got."""
+    off = 0
+    for rs in parts:
+        n = len(rs.src)
+        lo, hi = np.searchsorted(new, [off, off + n])
+        if hi > lo:
+            bad = steps.invariant(rs.states(new[lo:hi] - off))
+            hit = np.nonzero(bad >= 0)[0]
+            if hit.size:
+                return int(ids[lo + hit[0]]), int(bad[hit[0]])
+        off += n
+    return None
+
+
+class _PorTables:
+    """`por.Reduction` as arrays: which thread, if any, is ample in each row."""
+
+    def __init__(self, m: ir.Model, red: Reduction) -> None:
+        self.pc_cols = list(red.pc_slots)
+        n = len(m.threads)
+        self.elig = []
+        self.conf: list[list[np.ndarray | None]] = []
+        for i, t in enumerate(m.threads):
+            row = red.conflicts[i]
+            self.elig.append(np.array([row[p] is not None for p in range(t.end_pc)] + [False]))
+            per_j: list[np.ndarray | None] = [None] * n
+            for j, u in enumerate(m.threads):
+                if j == i:
+                    continue
+                tab = np.zeros((t.end_pc + 1, u.end_pc + 1), bool)
+                for p in range(t.end_pc):
+                    c = row[p]
+                    for pj, mask in c or ():
+                        if pj == u.pc_slot:
+                            tab[p, :] = [(mask >> q) & 1 == 1 for q in range(u.end_pc + 1)]
+                per_j[j] = tab
+            self.conf.append(per_j)
+
+    def keep(
+        self,
+        s: np.ndarray,
+        src: np.ndarray,
+        tid: np.ndarray,
+        moved: np.ndarray,
+        store: Store,
+        key: np.ndarray,
+        stored: int,
+    ) -> np.ndarray:
+        """Which successors to keep: the ample thread's alone where the proviso allows, else all."""
+        n = s.shape[1]
+        amp = np.full(n, -1, np.int64)
+        for i, col in enumerate(self.pc_cols):
+            pcs = s[col]
+            ok = self.elig[i][pcs] & moved[i] & (amp < 0)
+            for j, tab in enumerate(self.conf[i]):
+                if tab is not None:
+                    ok &= ~tab[pcs, s[self.pc_cols[j]]]
+            amp[ok] = i
+        mine = tid.astype(np.int64) == amp[src]
+        old = store.lookup(key[:, mine])
+        back = np.zeros(len(src), bool)
+        back[mine] = (old >= 0) & (old < stored)  # cycle proviso
+        full = np.zeros(n, bool)
+        full[src[back]] = True
+        return (amp[src] < 0) | full[src] | mine
