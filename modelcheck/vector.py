@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,15 @@ CHUNK = 1 << 16  # frontier rows expanded together: bounds the working memory
 RESERVE = 1 << 26  # states the store's arrays reserve up front; pages are only touched when used
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
+
+
+FP_BITS = 5  # hash bits kept in each index entry: most probes that miss compare no key
+FP_MASK = np.uint32((1 << FP_BITS) - 1)
+MAX_STATES = 1 << (32 - FP_BITS)
+
+
+class StoreFull(Exception):
+    """More states than the bulk store can number."""
 
 
 class InternalError(Exception):
@@ -145,97 +155,126 @@ class Packing:
 
     def unpack(self, k: np.ndarray) -> np.ndarray:
         """Packed keys (words x n) -> states (slots x n)."""
-        raw = (k[self.word] >> self.shift[:, None]) & self.mask[:, None]
-        return raw.astype(np.int64) + self.lo[:, None]
+        raw = k[self.word]
+        raw >>= self.shift[:, None]
+        raw &= self.mask[:, None]
+        out = raw.view(np.int64)
+        out += self.lo[:, None]
+        return out
 
 
 # ---------------------------------------------------------------- the store
 
 
+def key_hash(keys: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each key (words x n), for the store's index."""
+    h = keys[0] * _M1
+    for w in range(1, len(keys)):
+        h ^= h >> np.uint64(31)
+        h = (h ^ keys[w]) * _M1
+    h ^= h >> np.uint64(29)
+    h *= _M2
+    h ^= h >> np.uint64(32)
+    return h
+
+
 class Store:
     """Every stored state's key, parent and step, with an exact open-addressing index.
 
-    Keys are word-major (words x states): a batch of keys is a (words x n) array."""
+    Stored keys are rows (states x words): comparing one is one cache line. A batch of
+    keys being computed is word-major (words x n)."""
 
     def __init__(self, words: int, capacity: int = RESERVE) -> None:
         self.n = 0
         # np.zeros maps fresh zero pages: memory is only taken as states are stored
-        self.keys = np.zeros((words, capacity), np.uint64)
+        self.keys = np.zeros((capacity, words), np.uint64)
         self.parent = np.zeros(capacity, np.uint32)
         self.step = np.zeros(capacity, np.uint16)  # thread << 8 | choose branch
-        self.table = np.zeros(1 << 16, np.uint32)  # state number + 1; 0 is empty
+        # per entry: (state number + 1) << FP_BITS | the key's fingerprint; 0 is empty
+        self.table = np.zeros(1 << 16, np.uint32)
 
     def load(self, keys: np.ndarray, parent: np.ndarray, step: np.ndarray) -> None:
         """Take distinct states, numbered in the order given, into an empty store."""
         n = keys.shape[1]
         self._grow(n)
-        self.keys[:, :n], self.parent[:n], self.step[:n] = keys, parent, step
+        self.keys[:n], self.parent[:n], self.step[:n] = keys.T, parent, step
         self.n = n
         self._reindex()
 
-    @staticmethod
-    def _hash(keys: np.ndarray) -> np.ndarray:
-        h = keys[0] * _M1
-        for w in range(1, len(keys)):
-            h ^= h >> np.uint64(31)
-            h = (h ^ keys[w]) * _M1
-        h ^= h >> np.uint64(29)
-        h *= _M2
-        h ^= h >> np.uint64(32)
-        return h
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """The stored keys of states `ids`, word-major (words x n)."""
+        return np.ascontiguousarray(np.take(self.keys, ids, axis=0).T)
 
     def _same(self, slot: np.ndarray, keys: np.ndarray, items: np.ndarray) -> np.ndarray:
-        eq = self.keys[0, slot] == keys[0, items]
+        got = np.take(self.keys, slot, axis=0)  # np.take: much faster than keys[slot] for rows
+        eq = got[:, 0] == keys[0, items]
         for w in range(1, len(keys)):
-            eq &= self.keys[w, slot] == keys[w, items]
+            eq &= got[:, w] == keys[w, items]
         return eq
+
+    def _probe(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each hash's first slot in the index and the fingerprint its entry carries."""
+        pos = (h & np.uint64(len(self.table) - 1)).astype(np.int64)
+        return pos, (h >> np.uint64(64 - FP_BITS)).astype(np.uint32)
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """The stored number of each key (words x n), or -1."""
         mask = len(self.table) - 1
-        pos = (self._hash(keys) & np.uint64(mask)).astype(np.int64)
+        pos, fp = self._probe(key_hash(keys))
         out = np.full(keys.shape[1], -1, np.int64)
         pend = np.arange(keys.shape[1])
         while pend.size:
-            slot = self.table[pos[pend]].astype(np.int64) - 1
-            full = slot >= 0
-            pend, slot = pend[full], slot[full]
-            eq = self._same(slot, keys, pend)
-            out[pend[eq]] = slot[eq]
-            pend = pend[~eq]
+            e = self.table[pos[pend]]
+            full = e != 0
+            pend, e = pend[full], e[full]
+            maybe = (e & FP_MASK) == fp[pend]
+            cand = pend[maybe]
+            slot = (e[maybe] >> FP_BITS).astype(np.int64) - 1
+            eq = self._same(slot, keys, cand)
+            out[cand[eq]] = slot[eq]
+            found = np.zeros(len(pend), bool)
+            found[np.nonzero(maybe)[0][eq]] = True
+            pend = pend[~found]
             pos[pend] = (pos[pend] + 1) & mask
         return out
 
-    def insert(self, keys: np.ndarray, parent: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def insert(
+        self, keys: np.ndarray, parent: np.ndarray, step: np.ndarray, hashes: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Add keys (words x m) not stored yet, merging duplicates: (numbers, first-seen mask)."""
         m = keys.shape[1]
         self._grow(self.n + m)
         mask = len(self.table) - 1
-        pos = (self._hash(keys) & np.uint64(mask)).astype(np.int64)
+        pos, fp = self._probe(key_hash(keys) if hashes is None else hashes)
         out = np.full(m, -1, np.int64)
         new = np.zeros(m, bool)
         pend = np.arange(m)
         while pend.size:
-            slot = self.table[pos[pend]].astype(np.int64) - 1
-            free = slot < 0
-            taken, tslot = pend[~free], slot[~free]
-            eq = self._same(tslot, keys, taken)
-            out[taken[eq]] = tslot[eq]
-            moving = taken[~eq]
+            e = self.table[pos[pend]]
+            free = e == 0
+            taken, e = pend[~free], e[~free]
+            # only an entry with the same fingerprint can hold the same key: compare those
+            maybe = np.nonzero((e & FP_MASK) == fp[taken])[0]
+            slot = (e[maybe] >> FP_BITS).astype(np.int64) - 1
+            eq = self._same(slot, keys, taken[maybe])
+            out[taken[maybe[eq]]] = slot[eq]
+            moving = np.ones(len(taken), bool)
+            moving[maybe[eq]] = False
+            moving = taken[moving]
             pos[moving] = (pos[moving] + 1) & mask
             claim = pend[free]
             if claim.size:
                 # Claim the free slots: one claimant per slot wins (numpy assigns a repeated
                 # index from the last value, in order); the others compare with it next round.
-                tag = (claim | (1 << 31)).astype(np.uint32)
+                tag = ((claim + 1) << FP_BITS).astype(np.uint32) | fp[claim]
                 self.table[pos[claim]] = tag
                 won = self.table[pos[claim]] == tag
                 win, lost = claim[won], claim[~won]
                 ids = np.arange(self.n, self.n + len(win))
-                self.keys[:, ids] = keys[:, win]
+                self.keys[ids] = keys[:, win].T
                 self.parent[ids] = parent[win]
                 self.step[ids] = step[win]
-                self.table[pos[win]] = (ids + 1).astype(np.uint32)
+                self.table[pos[win]] = ((ids + 1) << FP_BITS).astype(np.uint32) | fp[win]
                 out[win] = ids
                 new[win] = True
                 self.n += len(win)
@@ -245,14 +284,13 @@ class Store:
         return out, new
 
     def _grow(self, need: int) -> None:
-        if need > self.keys.shape[1]:
-            cap = max(need, self.keys.shape[1] * 3 // 2)
-            keys = np.zeros((self.keys.shape[0], cap), np.uint64)
-            keys[:, : self.n] = self.keys[:, : self.n]
-            self.keys = keys
-            for name in ("parent", "step"):
+        if need >= MAX_STATES:
+            raise StoreFull(f"the bulk store holds at most {MAX_STATES - 1:,} states")
+        if need > len(self.keys):
+            cap = max(need, len(self.keys) * 3 // 2)
+            for name in ("keys", "parent", "step"):
                 old = getattr(self, name)
-                arr = np.zeros(cap, old.dtype)
+                arr = np.zeros((cap, *old.shape[1:]), old.dtype)
                 arr[: self.n] = old[: self.n]
                 setattr(self, name, arr)
         if need * 10 > len(self.table) * 7:
@@ -267,14 +305,14 @@ class Store:
         mask = len(self.table) - 1
         for lo in range(0, self.n, 1 << 20):
             ids = np.arange(lo, min(self.n, lo + (1 << 20)))
-            pos = (self._hash(self.keys[:, ids]) & np.uint64(mask)).astype(np.int64)
+            pos, fp = self._probe(key_hash(self.rows(ids)))
+            entry = ((ids + 1) << FP_BITS).astype(np.uint32) | fp
             pend = np.arange(len(ids))
             while pend.size:
                 free = self.table[pos[pend]] == 0
                 claim = pend[free]
-                tag = (ids[claim] + 1).astype(np.uint32)
-                self.table[pos[claim]] = tag
-                won = self.table[pos[claim]] == tag
+                self.table[pos[claim]] = entry[claim]
+                won = self.table[pos[claim]] == entry[claim]
                 pend = np.concatenate([pend[~free], claim[~won]])
                 pos[pend] = (pos[pend] + 1) & mask
 
@@ -290,7 +328,7 @@ class Store:
 
     def nbytes(self) -> int:
         """Bytes of the store in use: keys, parents and steps of the stored states, and the index."""
-        per_state = self.keys.shape[0] * 8 + self.parent.itemsize + self.step.itemsize
+        per_state = self.keys.shape[1] * 8 + self.parent.itemsize + self.step.itemsize
         return self.n * per_state + self.table.nbytes
 
 
@@ -468,6 +506,8 @@ class _Steps:
         r = self.settle(r, branch)
         if len(r.src):
             self.store(r, t.pc_slot, pc)
+            if r.dirty is not None:  # keep only what the successors changed
+                r.cols = {a: r.cols[a] for a in r.dirty}
             self.succ.append((r.src, branch, r))
 
     def cont(self, t: ir.ThreadIR, nid: int, r: _Rows, first: bool, branch: int) -> None:
@@ -677,125 +717,197 @@ def continue_search(
     progress: Callable[[Stats], None] | None,
     reduction: Reduction | None,
 ) -> Result:
-    """Go on with a breadth-first search level by level in bulk; same verdicts as `explore`."""
-    m = c.model
-    pk = Packing.of(m)
-    n0 = len(h.states)
-    store = Store(pk.words, max(RESERVE, 2 * n0) if limits.max_states is None else max(limits.max_states, n0) + CHUNK * 64)
-    keys = pk.pack(np.array(h.states, np.int64).T)
-    parent = np.array(h.parent, np.int64).clip(0).astype(np.uint32)
-    step = np.array([(t << 8) | b for t, b in h.via], np.uint16)
-    store.load(keys, parent, step)
-    del keys, parent, step
-    steps = _Steps(c, c.lock_edges)
-    por = _PorTables(m, reduction) if reduction is not None else None
-    frontier = np.array(h.frontier, np.int64)
-    depth, transitions, t0 = h.depth, h.transitions, h.t0
-    threads = m.threads
-    end = np.array([t.end_pc for t in threads])
-    pc_cols = [t.pc_slot for t in threads]
+    """Go on with a breadth-first search level by level in bulk; same verdicts as `explore`.
 
-    def stats() -> Stats:
-        return Stats(store.n, transitions, depth, time.monotonic() - t0)
+    Two chunks of a level are in flight at once: while one is de-duplicated into the
+    store (which only this thread touches), the next one's successors are computed on
+    the other core (numpy releases the GIL in its loops)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return _Search(c, h, limits, progress, reduction).run(pool)
 
-    try:
-        while frontier.size:
-            if limits.max_depth is not None and depth >= limits.max_depth:
-                return Result(
-                    UNKNOWN,
-                    stats(),
-                    reason=f"--max-depth {limits.max_depth} reached: every state "
-                    f"within {depth} steps was explored and none violates a property",
-                )
-            stored = store.n
-            found_err: tuple[int, int, int, int] | None = None  # (frontier id, thread, branch, error)
-            found_inv: tuple[int, int] | None = None  # (state id, error)
-            nxt = []
-            for lo in range(0, len(frontier), CHUNK):
-                chunk = frontier[lo : lo + CHUNK]
-                s = pk.unpack(store.keys[:, chunk])
-                n = len(chunk)  # s is slots x n
-                moved = np.zeros((len(threads), n), bool)
-                parts_src, parts_rows, parts_step, parts_key = [], [], [], []
-                keys_t = store.keys[:, chunk]
-                for tid, t in enumerate(threads):
-                    pcs = s[t.pc_slot]
-                    order = np.argsort(pcs, kind="stable")
-                    bounds = np.cumsum(np.bincount(pcs, minlength=t.end_pc + 1)).tolist()
-                    for pc in range(t.end_pc):
-                        rows = order[(bounds[pc - 1] if pc else 0) : bounds[pc]]
-                        if not len(rows):
-                            continue
-                        succ, errs = steps.run(t, pc, s, rows)
-                        for src, branch, rs in succ:
-                            moved[tid, src] = True
-                            parts_src.append(src)
-                            parts_rows.append(rs)
-                            parts_key.append(pk.update(keys_t[:, src], rs))
-                            parts_step.append(np.full(len(src), (tid << 8) | branch, np.uint16))
-                        for src, branch, err in errs:
-                            moved[tid, src] = True
-                            k = int(np.argmin(src))
-                            cand = (int(chunk[src[k]]), tid, branch, int(err[k]))
-                            if found_err is None or cand[0] < found_err[0]:
-                                found_err = cand
-                stuck = ~moved.any(axis=0) & (s[pc_cols] != end[:, None]).any(axis=0)
-                if stuck.any() and c.check_deadlock:
-                    i = int(chunk[np.nonzero(stuck)[0][0]])
-                    state = tuple(int(x) for x in pk.unpack(store.keys[:, i : i + 1])[:, 0])
-                    v = Violation(
-                        "deadlock",
-                        "deadlock",
-                        "deadlock: no thread can move",
-                        None,
-                        tuple(store.path_to(i)),
-                        False,
-                        describe_blocked(c, state),
-                    )
-                    return Result(VIOLATED, stats(), v)
-                if found_err is not None or found_inv is not None or not parts_src:
-                    continue  # after a violation a level is only searched for a shorter deadlock
-                src = np.concatenate(parts_src)
-                st = np.concatenate(parts_step)
-                key = np.concatenate(parts_key, axis=1)
-                kept = np.arange(len(src))
-                if por is not None:
-                    kept = np.nonzero(por.keep(s, src, st >> 8, moved, store, key, stored))[0]
-                transitions += len(kept)
-                ids, new = store.insert(key[:, kept], chunk[src[kept]].astype(np.uint32), st[kept])
-                nxt.append(ids[new])
-                if steps.has_invariants:
-                    found_inv = _first_bad(steps, parts_rows, kept[new], ids[new])
-                if limits.max_states is not None and store.n >= limits.max_states:
-                    return Result(
-                        UNKNOWN, stats(), reason=f"--max-states {limits.max_states} reached (complete to depth {depth})"
-                    )
-                if limits.timeout is not None and time.monotonic() - t0 > limits.timeout:
+
+@dataclass
+class _Expanded:
+    """One chunk of a level, expanded: every successor with its key, and what went wrong."""
+
+    chunk: np.ndarray  # state numbers
+    s: np.ndarray  # their states, slots x n
+    moved: np.ndarray  # threads x n: the thread could take a step (or failed trying)
+    src: np.ndarray  # per successor: its source's row in the chunk
+    step: np.ndarray  # per successor: thread << 8 | branch
+    key: np.ndarray  # words x successors
+    hash: np.ndarray
+    parts: list[_Rows]  # the successors, in the order of src
+    error: tuple[int, int, int, int] | None  # (state number, thread, branch, error id), the first
+    stuck: int | None  # a deadlocked state's number
+
+
+class _Search:
+    def __init__(
+        self,
+        c: Compiled,
+        h: Handover,
+        limits: Limits,
+        progress: Callable[[Stats], None] | None,
+        reduction: Reduction | None,
+    ) -> None:
+        self.c, self.limits, self.progress = c, limits, progress
+        m = c.model
+        self.pk = pk = Packing.of(m)
+        n0 = len(h.states)
+        cap = max(RESERVE, 2 * n0) if limits.max_states is None else max(limits.max_states, n0) + CHUNK * 64
+        self.store = Store(pk.words, cap)
+        keys = pk.pack(np.array(h.states, np.int64).T)
+        parent = np.array(h.parent, np.int64).clip(0).astype(np.uint32)
+        step = np.array([(t << 8) | b for t, b in h.via], np.uint16)
+        self.store.load(keys, parent, step)
+        self.steps = _Steps(c, c.lock_edges)
+        self.por = _PorTables(m, reduction) if reduction is not None else None
+        self.frontier = np.array(h.frontier, np.int64)
+        self.depth, self.transitions, self.t0 = h.depth, h.transitions, h.t0
+        self.end = np.array([t.end_pc for t in m.threads])
+        self.pc_cols = [t.pc_slot for t in m.threads]
+
+    def stats(self) -> Stats:
+        return Stats(self.store.n, self.transitions, self.depth, time.monotonic() - self.t0)
+
+    def expand(self, chunk: np.ndarray) -> _Expanded:
+        """Every step of every thread from the chunk's states (reads the store, never writes)."""
+        pk, steps, threads = self.pk, self.steps, self.c.model.threads
+        keys_t = self.store.rows(chunk)
+        s = pk.unpack(keys_t)
+        moved = np.zeros((len(threads), len(chunk)), bool)
+        srcs, rows, stepids, keys = [], [], [], []
+        error: tuple[int, int, int, int] | None = None
+        for tid, t in enumerate(threads):
+            pcs = s[t.pc_slot]
+            order = np.argsort(pcs, kind="stable")
+            bounds = np.cumsum(np.bincount(pcs, minlength=t.end_pc + 1)).tolist()
+            for pc in range(t.end_pc):
+                at = order[(bounds[pc - 1] if pc else 0) : bounds[pc]]
+                if not len(at):
+                    continue
+                succ, errs = steps.run(t, pc, s, at)
+                for src, branch, rs in succ:
+                    moved[tid, src] = True
+                    srcs.append(src)
+                    rows.append(rs)
+                    keys.append(pk.update(keys_t[:, src], rs))
+                    stepids.append(np.full(len(src), (tid << 8) | branch, np.uint16))
+                for src, branch, err in errs:
+                    moved[tid, src] = True
+                    k = int(np.argmin(src))
+                    cand = (int(chunk[src[k]]), tid, branch, int(err[k]))
+                    if error is None or cand[0] < error[0]:
+                        error = cand
+        stuck = ~moved.any(axis=0) & (s[self.pc_cols] != self.end[:, None]).any(axis=0)
+        first_stuck = int(chunk[np.nonzero(stuck)[0][0]]) if stuck.any() and self.c.check_deadlock else None
+        w = pk.words
+        key = np.concatenate(keys, axis=1) if keys else np.zeros((w, 0), np.uint64)
+        return _Expanded(
+            chunk,
+            s,
+            moved,
+            np.concatenate(srcs) if srcs else np.zeros(0, np.int64),
+            np.concatenate(stepids) if stepids else np.zeros(0, np.uint16),
+            key,
+            key_hash(key),
+            rows,
+            error,
+            first_stuck,
+        )
+
+    def run(self, pool: ThreadPoolExecutor) -> Result:
+        store, limits = self.store, self.limits
+        try:
+            while self.frontier.size:
+                if limits.max_depth is not None and self.depth >= limits.max_depth:
                     return Result(
                         UNKNOWN,
-                        stats(),
-                        reason=f"--timeout {limits.timeout:g}s reached after {store.n} states (complete to depth {depth})",
+                        self.stats(),
+                        reason=f"--max-depth {limits.max_depth} reached: every state "
+                        f"within {self.depth} steps was explored and none violates a property",
                     )
-                if progress is not None:
-                    progress(stats())
-            if found_err is not None:
-                i, tid, branch, err = found_err
-                site = c.errors[err]
-                path = (*store.path_to(i), (tid, branch))
-                viol = Violation(site.kind, site.name, site.message, site, path, True)
-                return Result(VIOLATED, Stats(store.n, transitions, len(path), stats().seconds), viol)
-            if found_inv is not None:
-                i, err = found_inv
-                site = c.errors[err]
-                path = tuple(store.path_to(i))
-                viol = Violation(site.kind, site.name, site.message, site, path, False)
-                return Result(VIOLATED, Stats(store.n, transitions, len(path), stats().seconds), viol)
-            frontier = np.concatenate(nxt) if nxt else np.empty(0, np.int64)
-            if frontier.size:
-                depth += 1
-    except KeyboardInterrupt:
-        return Result(UNKNOWN, stats(), reason=f"interrupted after {store.n} states (complete to depth {depth})")
-    return Result(HOLDS, stats(), notes=(f"bulk search: {store.nbytes() / max(1, store.n):.0f} bytes per state stored",))
+                stored = store.n
+                error: tuple[int, int, int, int] | None = None
+                bad_state: tuple[int, int] | None = None  # (state number, error id)
+                nxt = []
+                chunks = [self.frontier[lo : lo + CHUNK] for lo in range(0, len(self.frontier), CHUNK)]
+                pending = pool.submit(self.expand, chunks[0])
+                for k in range(len(chunks)):
+                    x = pending.result()
+                    if k + 1 < len(chunks):
+                        pending = pool.submit(self.expand, chunks[k + 1])
+                    if x.stuck is not None:
+                        pending.result()
+                        return self.deadlock(x.stuck)
+                    if error is None and x.error is not None:
+                        error = x.error
+                    if error is not None or bad_state is not None or not len(x.src):
+                        continue  # after a violation a level is only searched for a shorter deadlock
+                    kept = np.arange(len(x.src))
+                    if self.por is not None:
+                        kept = np.nonzero(self.por.keep(x.s, x.src, x.step >> 8, x.moved, store, x.key, stored))[0]
+                    self.transitions += len(kept)
+                    ids, new = store.insert(
+                        x.key[:, kept], x.chunk[x.src[kept]].astype(np.uint32), x.step[kept], x.hash[kept]
+                    )
+                    nxt.append(ids[new])
+                    if self.steps.has_invariants:
+                        bad_state = _first_bad(self.steps, x.parts, kept[new], ids[new])
+                    if limits.max_states is not None and store.n >= limits.max_states:
+                        pending.result()
+                        return Result(
+                            UNKNOWN,
+                            self.stats(),
+                            reason=f"--max-states {limits.max_states} reached (complete to depth {self.depth})",
+                        )
+                    if limits.timeout is not None and time.monotonic() - self.t0 > limits.timeout:
+                        pending.result()
+                        return Result(
+                            UNKNOWN,
+                            self.stats(),
+                            reason=f"--timeout {limits.timeout:g}s reached after {store.n} states "
+                            f"(complete to depth {self.depth})",
+                        )
+                    if self.progress is not None:
+                        self.progress(self.stats())
+                if error is not None:
+                    i, tid, branch, err = error
+                    return self.violated(err, (*store.path_to(i), (tid, branch)), True)
+                if bad_state is not None:
+                    i, err = bad_state
+                    return self.violated(err, tuple(store.path_to(i)), False)
+                self.frontier = np.concatenate(nxt) if nxt else np.empty(0, np.int64)
+                if self.frontier.size:
+                    self.depth += 1
+        except KeyboardInterrupt:
+            return Result(
+                UNKNOWN, self.stats(), reason=f"interrupted after {store.n} states (complete to depth {self.depth})"
+            )
+        except StoreFull as full:
+            return Result(UNKNOWN, self.stats(), reason=f"{full} (complete to depth {self.depth})")
+        per_state = store.nbytes() / max(1, store.n)
+        return Result(HOLDS, self.stats(), notes=(f"bulk search: {per_state:.0f} bytes per state stored",))
+
+    def violated(self, err: int, path: tuple[tuple[int, int], ...], failing: bool) -> Result:
+        site = self.c.errors[err]
+        viol = Violation(site.kind, site.name, site.message, site, path, failing)
+        st = self.stats()
+        return Result(VIOLATED, Stats(st.states, st.transitions, len(path), st.seconds), viol)
+
+    def deadlock(self, i: int) -> Result:
+        state = tuple(int(x) for x in self.pk.unpack(self.store.rows(np.array([i])))[:, 0])
+        v = Violation(
+            "deadlock",
+            "deadlock",
+            "deadlock: no thread can move",
+            None,
+            tuple(self.store.path_to(i)),
+            False,
+            describe_blocked(self.c, state),
+        )
+        return Result(VIOLATED, self.stats(), v)
 
 
 def _first_bad(steps: _Steps, parts: list[_Rows], new: np.ndarray, ids: np.ndarray) -> tuple[int, int] | None:
