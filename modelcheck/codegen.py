@@ -33,6 +33,7 @@ class Compiled:
     lock_edges: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     reads: list[tuple[int, int]] = field(default_factory=list)  # (slot, value read), by traced steps
     writes: list[int] = field(default_factory=list)  # filled by traced steps
+    resets: list[tuple[int, int]] = field(default_factory=list)  # (dead local, value before its reset), traced
     source: str = ""
     props: Collection[str] | None = None  # the properties compiled in (None: all)
 
@@ -158,7 +159,7 @@ class _Gen:
 
     def build(self) -> Compiled:
         m = self.model
-        self.emit(0, "def _make(_fail, _div, _mod, _edge, _rd, _wr):")
+        self.emit(0, "def _make(_fail, _div, _mod, _edge, _rd, _wr, _rs):")
         tables = []
         end_pcs = []
         for t in m.threads:
@@ -216,7 +217,13 @@ class _Gen:
             writes.append(i)
             return x
 
-        fns, inv, rcu = namespace["_make"](_fail, _div, _mod, edge, rd, wr)
+        resets = compiled.resets
+
+        def rs(v: list[int], i: int, x: int) -> None:
+            resets.append((i, v[i]))
+            v[i] = x
+
+        fns, inv, rcu = namespace["_make"](_fail, _div, _mod, edge, rd, wr, rs)
         for t in m.threads:
             blocked: StepFn = _blocked
             table = list(fns[t.index]) + [blocked]
@@ -251,14 +258,14 @@ class _Gen:
         node = t.nodes[nid]
         pcs = {y: i for i, y in enumerate(t.yields)}
         if not first and nid in pcs:
-            self.emit(ind, f"v[{t.pc_slot}] = {pcs[nid]}")
+            self.enter(t, pcs[nid], ind)
             self.emit(ind, ret)
             return
         if node.end:
             if first:
                 self.emit(ind, "v = list(s)")
             self.thread_end(t, ind)
-            self.emit(ind, f"v[{t.pc_slot}] = {t.end_pc}")
+            self.enter(t, t.end_pc, ind)
             self.emit(ind, ret)
             return
         ops = list(node.ops)
@@ -292,10 +299,16 @@ class _Gen:
             return
         if node.next is None:
             self.thread_end(t, ind)
-            self.emit(ind, f"v[{t.pc_slot}] = {t.end_pc}")
+            self.enter(t, t.end_pc, ind)
             self.emit(ind, ret)
             return
         self.cont(t, node.next, ind, False, ret)
+
+    def enter(self, t: ir.ThreadIR, pc: int, ind: int) -> None:
+        """Move the thread to `pc`, resetting the locals that are dead from there on."""
+        self.emit(ind, f"v[{t.pc_slot}] = {pc}")
+        for slot, value in t.resets[pc] if t.resets else ():
+            self.emit(ind, f"_rs(v, {slot}, {value})" if self.traced else f"v[{slot}] = {value}")
 
     def spin_held(self, var: str, me: int) -> str:
         if not self.spin_slots:

@@ -262,6 +262,9 @@ class ThreadIR:
     span: Span
     # lock misuse at the end of the thread: (lock slot, or -1 for an open RCU section, error id)
     end_errors: tuple[tuple[int, int], ...] = ()
+    # per pc, and last for the end: (slot, value) of the locals that are dead from there on,
+    # reset whenever the pc is entered
+    resets: tuple[tuple[tuple[int, int], ...], ...] = ()
 
     @property
     def end_pc(self) -> int:

@@ -278,7 +278,7 @@ class _Encoder:
         node = t.nodes[nid]
         pcs = {y: i for i, y in enumerate(t.yields)}
         if not first and nid in pcs:
-            return [_Path(p.cond, self._set(p.state, t.pc_slot, pcs[nid])) for p in paths]
+            return [_Path(p.cond, self._enter(p.state, t, pcs[nid])) for p in paths]
         if node.end:
             return [self.thread_end(t, p, fails) for p in paths]
         out = []
@@ -315,6 +315,13 @@ class _Encoder:
                 if p.state[j] is not out[j]:
                     out[j] = z3.If(p.cond, p.state[j], out[j])
         return out
+
+    def _enter(self, s: list[Term], t: ir.ThreadIR, pc: int) -> list[Term]:
+        """The thread moves to `pc`; the locals dead from there on are reset, as in codegen."""
+        s = self._set(s, t.pc_slot, pc)
+        for slot, value in t.resets[pc] if t.resets else ():
+            s[slot] = _bv(value)
+        return s
 
     def _set(self, s: list[Term], j: int, value: int | Term) -> list[Term]:
         s = list(s)
@@ -467,7 +474,7 @@ class _Encoder:
             if locks[addr].kind == "rwsem":
                 held = z3.Or(held, (z3.LShR(p.state[addr + 1], t.index) & _bv(1)) == _bv(1))
             p = self.fail(p, held, err, fails)
-        return _Path(p.cond, self._set(p.state, t.pc_slot, t.end_pc))
+        return _Path(p.cond, self._enter(p.state, t, t.end_pc))
 
     def invariant_fail(self, s: list[Term]) -> list[tuple[Term, int]]:
         fails: list[tuple[Term, int]] = []

@@ -93,6 +93,7 @@ def build_trace(c: Compiled, violation: Violation) -> Trace:
         node = thread.nodes[thread.yields[pc]]
         traced.reads.clear()
         traced.writes.clear()
+        traced.resets.clear()
         r = traced.tables[tid][1][pc](s)
         reads = tuple(
             dict.fromkeys(
@@ -117,8 +118,11 @@ def build_trace(c: Compiled, violation: Violation) -> Trace:
                 text = f"[choose: branch {branch + 1} of {len(node.choices)}] {text}"
             steps.append(TraceStep(thread.name, tid, branch, span, text, reads, (), True))
             break
-        same = [i for i in traced.writes if s[i] == r[i]]  # stores that did not change the value
-        writes = _writes(model, s, r, same)
+        shown = list(r)
+        for i, before in traced.resets:  # a dead local's reset is bookkeeping, not a store
+            shown[i] = before
+        same = [i for i in traced.writes if s[i] == shown[i]]  # stores that did not change the value
+        writes = _writes(model, s, tuple(shown), same)
         steps.append(
             TraceStep(thread.name, tid, branch, node.span, text, reads, writes, last and violation.failing_step)
         )

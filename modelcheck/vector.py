@@ -506,6 +506,8 @@ class _Steps:
         r = self.settle(r, branch)
         if len(r.src):
             self.store(r, t.pc_slot, pc)
+            for slot, value in t.resets[pc] if t.resets else ():
+                self.store(r, slot, value)
             if r.dirty is not None:  # keep only what the successors changed
                 r.cols = {a: r.cols[a] for a in r.dirty}
             self.succ.append((r.src, branch, r))
