@@ -129,10 +129,10 @@ def explore(
         return violated(bad, 0, None)
     frontier = [0]
     expanded = 0
-    bulk = bulk_after is not None and _bulk_supported(c.model)
+    bulk_at = bulk_after if bulk_after is not None and _bulk_supported(c.model) else None
     try:
         while frontier:
-            if bulk and len(states) >= bulk_after:
+            if bulk_at is not None and len(states) >= bulk_at:
                 from .vector import Handover, continue_search
 
                 handover = Handover(states, parent, via, frontier, depth, transitions, t0)

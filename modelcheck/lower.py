@@ -360,10 +360,10 @@ class _Lowerer:
         props: set[tuple[str, str]] = {(e.kind, e.name) for e in self.errors}
         props |= {("deadlock", "deadlock"), ("lock_misuse", "lock_misuse"), ("lock_order", "lock_order")}
         watched: set[int] = set()
-        for inv in invariants:
-            _reads(inv.expr, watched, set(range(len(self.slots))))
-        for t in self.threads:
-            t.resets = _dead_local_resets(t, self.slots, watched)
+        for inv_ir in invariants:
+            _reads(inv_ir.expr, watched, set(range(len(self.slots))))
+        for thread in self.threads:
+            thread.resets = _dead_local_resets(thread, self.slots, watched)
         return ir.Model(
             file=self.spec.file,
             source=self.spec.source,
@@ -1315,8 +1315,8 @@ def _dead_local_resets(
         if n.choices:
             new = live  # a choose node's own ops do not run: its branches are the step
         else:
-            for op in reversed(n.post):
-                live = _live_before(op, live, scope)
+            for reset in reversed(n.post):
+                live = _live_before(reset, live, scope)
             _reads(n.cond, live, scope)
             for op in reversed(n.ops):
                 live = _live_before(op, live, scope)
@@ -1324,9 +1324,7 @@ def _dead_local_resets(
         if new != live_in[nid]:
             live_in[nid] = new
             work.extend(preds[nid])
-    resets = [
-        tuple((k, slots[k].init) for k in sorted(scope - live_in[y])) for y in t.yields
-    ]
+    resets = [tuple((k, slots[k].init) for k in sorted(scope - live_in[y])) for y in t.yields]
     resets.append(tuple((k, slots[k].init) for k in sorted(scope)))
     return tuple(resets)
 

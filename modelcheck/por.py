@@ -263,9 +263,7 @@ class _Analysis:
             node = t.nodes[nid]
             h = held.get(nid, frozenset())
 
-            def add(
-                reads: set[int], writes: set[int], bits: set[int], h: frozenset[tuple[int, str]] = h
-            ) -> None:
+            def add(reads: set[int], writes: set[int], bits: set[int], h: frozenset[tuple[int, str]] = h) -> None:
                 for x in reads - writes - bits:
                     if x not in private:
                         accesses.append(Access(x, False, h))
@@ -380,10 +378,7 @@ def _conflict(mine: list[Access], theirs: dict[int, list[Access]], held_i: froze
         return False
     any_theirs = theirs.get(ANY, [])
     for a in mine:
-        if a.loc == ANY:
-            others = [b for bs in theirs.values() for b in bs]
-        else:
-            others = theirs.get(a.loc, []) + any_theirs
+        others = [b for bs in theirs.values() for b in bs] if a.loc == ANY else theirs.get(a.loc, []) + any_theirs
         for b in others:
             if not (a.write or b.write) or (a.own_bit and b.own_bit):
                 continue

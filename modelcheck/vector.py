@@ -59,11 +59,6 @@ def supported(model: ir.Model) -> str | None:
     for s in model.slots:
         if _range(model, s) is None:
             return f"slot {s.name} has no bounded range"
-    for t in model.threads:
-        for n in t.nodes:
-            for op in [*n.ops, *n.post]:
-                if isinstance(op, (ir.RcuLock, ir.RcuUnlock, ir.SyncRcuStart, ir.SyncRcuWait, ir.Free, ir.Alloc)):
-                    return "RCU and pools are explored per state"
     return None
 
 
@@ -72,7 +67,8 @@ def _range(model: ir.Model, s: ir.Slot) -> tuple[int, int] | None:
         t = model.threads[s.thread]
         return (0, t.end_pc)
     if s.kind == "lock":
-        sub = max((op.subclass for t in model.threads for n in t.nodes for op in n.ops if isinstance(op, ir.Acquire)), default=0)
+        acquires = (op for t in model.threads for n in t.nodes for op in n.ops if isinstance(op, ir.Acquire))
+        sub = max((op.subclass for op in acquires), default=0)
         return (0, (sub << ir.OWNER_BITS) | ir.OWNER_MASK)
     if s.kind == "lock_readers":
         return (0, (1 << len(model.threads)) - 1)
@@ -458,11 +454,11 @@ class _Steps:
                 self.fail(r, live & ~cond, e.error)
             return self.ev(e.expr, r, live)
         if isinstance(e, ir.Held):
-            a = self.addr(e.addr, r, live)
+            lock = self.addr(e.addr, r, live)
             me = e.thread + 1
-            held = (self.load(r, a) & ir.OWNER_MASK) == me
+            held: np.ndarray = (self.load(r, lock) & ir.OWNER_MASK) == me
             if e.kind == "rwsem" and not e.write:
-                held |= ((self.load(r, a + 1) >> e.thread) & 1) == 1
+                held |= ((self.load(r, lock + 1) >> e.thread) & 1) == 1
             return held.astype(np.int64)
         raise InternalError(f"expression {e!r} is explored per state")
 
@@ -478,10 +474,12 @@ class _Steps:
         return out
 
     # ------------------------------------------------------------ steps
-    def run(self, t: ir.ThreadIR, pc: int, s: np.ndarray, rows: np.ndarray) -> tuple[list, list]:
+    def run(
+        self, t: ir.ThreadIR, pc: int, s: np.ndarray, rows: np.ndarray
+    ) -> tuple[list[tuple[np.ndarray, int, _Rows]], list[tuple[np.ndarray, int, np.ndarray]]]:
         """Take thread t's step at pc from the given rows of s: (successors, violations),
-        each a list of (source rows, branch, slot values | error ids)."""
-        self.succ: list[tuple[np.ndarray, int, np.ndarray]] = []
+        each a list of (source rows, branch, the successors | error ids)."""
+        self.succ: list[tuple[np.ndarray, int, _Rows]] = []
         self.errs: list[tuple[np.ndarray, int, np.ndarray]] = []
         self.pcs = {y: i for i, y in enumerate(t.yields)}
         node = t.nodes[t.yields[pc]]

@@ -46,7 +46,9 @@ def _compare(model, props, reduce: bool, where: str) -> str:
     bulk = explore(c, Limits(max_states=300_000), reduction=red, bulk_after=0)
     assert bulk.verdict == per_state.verdict, where
     if per_state.verdict == HOLDS:
-        assert (bulk.stats.states, bulk.stats.transitions) == (per_state.stats.states, per_state.stats.transitions), where
+        assert (bulk.stats.states, bulk.stats.transitions) == (per_state.stats.states, per_state.stats.transitions), (
+            where
+        )
     if per_state.verdict == VIOLATED:
         a, b = per_state.violation, bulk.violation
         assert a is not None and b is not None
