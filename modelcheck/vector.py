@@ -20,10 +20,12 @@ words); such models stay with the per-state search.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 import numpy as np
 
@@ -33,6 +35,7 @@ from .codegen import Compiled, enabled_checks
 from .explore import HOLDS, UNKNOWN, VIOLATED, Limits, Result, Stats, Violation, describe_blocked
 from .por import Reduction
 
+FORK = "fork" in multiprocessing.get_all_start_methods()
 CHUNK = 1 << 16  # frontier rows expanded together: bounds the working memory
 RESERVE = 1 << 26  # states the store's arrays reserve up front; pages are only touched when used
 _M1 = np.uint64(0x9E3779B97F4A7C15)
@@ -719,27 +722,67 @@ def continue_search(
 ) -> Result:
     """Go on with a breadth-first search level by level in bulk; same verdicts as `explore`.
 
-    Two chunks of a level are in flight at once: while one is de-duplicated into the
-    store (which only this thread touches), the next one's successors are computed on
-    the other core (numpy releases the GIL in its loops)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return _Search(c, h, limits, progress, reduction).run(pool)
+    On levels of more than one chunk a forked worker process computes the successors of
+    the next chunk while this process de-duplicates the current one into the store."""
+    search = _Search(c, h, limits, progress, reduction)
+    try:
+        return search.run()
+    finally:
+        search.close()
 
 
 @dataclass
 class _Expanded:
-    """One chunk of a level, expanded: every successor with its key, and what went wrong."""
+    """One chunk of a level, expanded: every successor with its key, and what went wrong.
+    Rows are positions in the chunk."""
 
-    chunk: np.ndarray  # state numbers
-    s: np.ndarray  # their states, slots x n
-    moved: np.ndarray  # threads x n: the thread could take a step (or failed trying)
-    src: np.ndarray  # per successor: its source's row in the chunk
+    src: np.ndarray  # per successor: its source row
     step: np.ndarray  # per successor: thread << 8 | branch
     key: np.ndarray  # words x successors
     hash: np.ndarray
-    parts: list[_Rows]  # the successors, in the order of src
-    error: tuple[int, int, int, int] | None  # (state number, thread, branch, error id), the first
-    stuck: int | None  # a deadlocked state's number
+    ample: np.ndarray | None  # per row: the thread explored alone, or -1 (with reduction)
+    error: tuple[int, int, int, int] | None  # (row, thread, branch, error id): the first
+    stuck: int | None  # a deadlocked row
+    edges: list[tuple[tuple[str, str], tuple[int, int]]]  # lock-order edges seen first here
+
+
+class _Worker:
+    """A forked process that expands chunks: `submit` the keys of one, `result` is it."""
+
+    def __init__(self, search: _Search) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, search), daemon=True)
+        self.proc.start()
+        child.close()
+
+    def submit(self, keys: np.ndarray) -> None:
+        self.conn.send(keys)
+
+    def result(self) -> _Expanded:
+        out = self.conn.recv()
+        if isinstance(out, str):
+            raise InternalError(f"the expansion worker failed:\n{out}")
+        return out
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+            self.proc.join(timeout=5)
+        except (BrokenPipeError, OSError):
+            pass
+        if self.proc.is_alive():
+            self.proc.terminate()
+
+
+def _serve(conn: Connection, search: _Search) -> None:
+    try:
+        while (keys := conn.recv()) is not None:
+            conn.send(search.expand(keys))
+    except (KeyboardInterrupt, EOFError):
+        pass
+    except Exception:  # noqa: BLE001 - reported to the parent as an internal error
+        conn.send(traceback.format_exc())
 
 
 class _Search:
@@ -767,18 +810,20 @@ class _Search:
         self.depth, self.transitions, self.t0 = h.depth, h.transitions, h.t0
         self.end = np.array([t.end_pc for t in m.threads])
         self.pc_cols = [t.pc_slot for t in m.threads]
+        self.worker: _Worker | None = None
 
     def stats(self) -> Stats:
         return Stats(self.store.n, self.transitions, self.depth, time.monotonic() - self.t0)
 
-    def expand(self, chunk: np.ndarray) -> _Expanded:
-        """Every step of every thread from the chunk's states (reads the store, never writes)."""
+    def expand(self, keys_t: np.ndarray) -> _Expanded:
+        """Every step of every thread from the states with these keys (words x n)."""
         pk, steps, threads = self.pk, self.steps, self.c.model.threads
-        keys_t = self.store.rows(chunk)
         s = pk.unpack(keys_t)
-        moved = np.zeros((len(threads), len(chunk)), bool)
-        srcs, rows, stepids, keys = [], [], [], []
+        n = keys_t.shape[1]
+        moved = np.zeros((len(threads), n), bool)
+        srcs, stepids, keys = [], [], []
         error: tuple[int, int, int, int] | None = None
+        known = len(self.c.lock_edges)
         for tid, t in enumerate(threads):
             pcs = s[t.pc_slot]
             order = np.argsort(pcs, kind="stable")
@@ -791,33 +836,32 @@ class _Search:
                 for src, branch, rs in succ:
                     moved[tid, src] = True
                     srcs.append(src)
-                    rows.append(rs)
                     keys.append(pk.update(keys_t[:, src], rs))
                     stepids.append(np.full(len(src), (tid << 8) | branch, np.uint16))
                 for src, branch, err in errs:
                     moved[tid, src] = True
                     k = int(np.argmin(src))
-                    cand = (int(chunk[src[k]]), tid, branch, int(err[k]))
-                    if error is None or cand[0] < error[0]:
-                        error = cand
+                    if error is None or src[k] < error[0]:
+                        error = (int(src[k]), tid, branch, int(err[k]))
         stuck = ~moved.any(axis=0) & (s[self.pc_cols] != self.end[:, None]).any(axis=0)
-        first_stuck = int(chunk[np.nonzero(stuck)[0][0]]) if stuck.any() and self.c.check_deadlock else None
-        w = pk.words
-        key = np.concatenate(keys, axis=1) if keys else np.zeros((w, 0), np.uint64)
+        key = np.concatenate(keys, axis=1) if keys else np.zeros((pk.words, 0), np.uint64)
         return _Expanded(
-            chunk,
-            s,
-            moved,
             np.concatenate(srcs) if srcs else np.zeros(0, np.int64),
             np.concatenate(stepids) if stepids else np.zeros(0, np.uint16),
             key,
             key_hash(key),
-            rows,
+            self.por.ample(s, moved) if self.por is not None else None,
             error,
-            first_stuck,
+            int(np.nonzero(stuck)[0][0]) if stuck.any() and self.c.check_deadlock else None,
+            list(self.c.lock_edges.items())[known:],
         )
 
-    def run(self, pool: ThreadPoolExecutor) -> Result:
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    def run(self) -> Result:
         store, limits = self.store, self.limits
         try:
             while self.frontier.size:
@@ -829,41 +873,52 @@ class _Search:
                         f"within {self.depth} steps was explored and none violates a property",
                     )
                 stored = store.n
-                error: tuple[int, int, int, int] | None = None
+                error: tuple[int, int, int, int] | None = None  # (state number, thread, branch, error id)
                 bad_state: tuple[int, int] | None = None  # (state number, error id)
                 nxt = []
                 chunks = [self.frontier[lo : lo + CHUNK] for lo in range(0, len(self.frontier), CHUNK)]
-                pending = pool.submit(self.expand, chunks[0])
-                for k in range(len(chunks)):
-                    x = pending.result()
-                    if k + 1 < len(chunks):
-                        pending = pool.submit(self.expand, chunks[k + 1])
+                if len(chunks) > 1 and self.worker is None and FORK:
+                    self.worker = _Worker(self)
+                worker = self.worker if len(chunks) > 1 else None
+                if worker is not None:  # it takes chunk 1 while this process expands chunk 0
+                    worker.submit(store.rows(chunks[1]))
+                for k, chunk in enumerate(chunks):
+                    if worker is not None and k > 0:
+                        x = worker.result()
+                        if k + 1 < len(chunks):
+                            worker.submit(store.rows(chunks[k + 1]))
+                        for edge, witness in x.edges:
+                            self.c.lock_edges.setdefault(edge, witness)
+                    else:
+                        x = self.expand(store.rows(chunk))
                     if x.stuck is not None:
-                        pending.result()
-                        return self.deadlock(x.stuck)
-                    if error is None and x.error is not None:
-                        error = x.error
+                        return self.deadlock(int(chunk[x.stuck]))
+                    if x.error is not None:
+                        row, tid, branch, err = x.error
+                        if error is None:
+                            error = (int(chunk[row]), tid, branch, err)
                     if error is not None or bad_state is not None or not len(x.src):
                         continue  # after a violation a level is only searched for a shorter deadlock
                     kept = np.arange(len(x.src))
-                    if self.por is not None:
-                        kept = np.nonzero(self.por.keep(x.s, x.src, x.step >> 8, x.moved, store, x.key, stored))[0]
+                    if self.por is not None and x.ample is not None:
+                        kept = np.nonzero(self.por.keep(x.ample, x.src, x.step >> 8, store, x.key, stored))[0]
                     self.transitions += len(kept)
                     ids, new = store.insert(
-                        x.key[:, kept], x.chunk[x.src[kept]].astype(np.uint32), x.step[kept], x.hash[kept]
+                        x.key[:, kept], chunk[x.src[kept]].astype(np.uint32), x.step[kept], x.hash[kept]
                     )
                     nxt.append(ids[new])
-                    if self.steps.has_invariants:
-                        bad_state = _first_bad(self.steps, x.parts, kept[new], ids[new])
+                    if self.steps.has_invariants and new.any():
+                        bad = self.steps.invariant(self.pk.unpack(x.key[:, kept[new]]))
+                        hit = np.nonzero(bad >= 0)[0]
+                        if hit.size:
+                            bad_state = (int(ids[new][hit[0]]), int(bad[hit[0]]))
                     if limits.max_states is not None and store.n >= limits.max_states:
-                        pending.result()
                         return Result(
                             UNKNOWN,
                             self.stats(),
                             reason=f"--max-states {limits.max_states} reached (complete to depth {self.depth})",
                         )
                     if limits.timeout is not None and time.monotonic() - self.t0 > limits.timeout:
-                        pending.result()
                         return Result(
                             UNKNOWN,
                             self.stats(),
@@ -910,22 +965,6 @@ class _Search:
         return Result(VIOLATED, self.stats(), v)
 
 
-def _first_bad(steps: _Steps, parts: list[_Rows], new: np.ndarray, ids: np.ndarray) -> tuple[int, int] | None:
-    """The first new state, in the order of the parts, that violates an invariant: (its number, the error).
-    `new` are positions in the concatenated parts, `ids` the numbers they got."""
-    off = 0
-    for rs in parts:
-        n = len(rs.src)
-        lo, hi = np.searchsorted(new, [off, off + n])
-        if hi > lo:
-            bad = steps.invariant(rs.states(new[lo:hi] - off))
-            hit = np.nonzero(bad >= 0)[0]
-            if hit.size:
-                return int(ids[lo + hit[0]]), int(bad[hit[0]])
-        off += n
-    return None
-
-
 class _PorTables:
     """`por.Reduction` as arrays: which thread, if any, is ample in each row."""
 
@@ -950,19 +989,9 @@ class _PorTables:
                 per_j[j] = tab
             self.conf.append(per_j)
 
-    def keep(
-        self,
-        s: np.ndarray,
-        src: np.ndarray,
-        tid: np.ndarray,
-        moved: np.ndarray,
-        store: Store,
-        key: np.ndarray,
-        stored: int,
-    ) -> np.ndarray:
-        """Which successors to keep: the ample thread's alone where the proviso allows, else all."""
-        n = s.shape[1]
-        amp = np.full(n, -1, np.int64)
+    def ample(self, s: np.ndarray, moved: np.ndarray) -> np.ndarray:
+        """Per state (slots x n), the thread whose step may be explored alone, or -1."""
+        amp = np.full(s.shape[1], -1, np.int64)
         for i, col in enumerate(self.pc_cols):
             pcs = s[col]
             ok = self.elig[i][pcs] & moved[i] & (amp < 0)
@@ -970,10 +999,17 @@ class _PorTables:
                 if tab is not None:
                     ok &= ~tab[pcs, s[self.pc_cols[j]]]
             amp[ok] = i
+        return amp
+
+    @staticmethod
+    def keep(
+        amp: np.ndarray, src: np.ndarray, tid: np.ndarray, store: Store, key: np.ndarray, stored: int
+    ) -> np.ndarray:
+        """Which successors to keep: the ample thread's alone where the proviso allows, else all."""
         mine = tid.astype(np.int64) == amp[src]
         old = store.lookup(key[:, mine])
         back = np.zeros(len(src), bool)
         back[mine] = (old >= 0) & (old < stored)  # cycle proviso
-        full = np.zeros(n, bool)
+        full = np.zeros(len(amp), bool)
         full[src[back]] = True
         return (amp[src] < 0) | full[src] | mine

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelcheck import api
+from modelcheck import api, vector
 from modelcheck.codegen import compile_model
 from modelcheck.explore import HOLDS, VIOLATED, Limits, explore
 from modelcheck.por import analyse
@@ -115,3 +115,80 @@ def test_store_deduplicates_exactly() -> None:
         assert (store.rows(ids) == keys).all()
         assert (store.lookup(keys) == ids).all()
     assert store.n == len(seen)
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_levels_split_into_chunks_give_the_same_search(monkeypatch: pytest.MonkeyPatch, fork: bool) -> None:
+    """Small chunks: levels are expanded piecewise, by the forked worker or in process."""
+    monkeypatch.setattr(vector, "CHUNK", 64)
+    monkeypatch.setattr(vector, "FORK", fork)
+    for path, defines, props in [
+        (ROOT / "bench" / "ticketlock.spec", {"N": "4", "ITER": "2"}, None),
+        (ROOT / "bench" / "ticketlock.spec", {"N": "3", "BUGGY": "true"}, ["mutex"]),
+        (ROOT / "bench" / "ticketlock_localwork.spec", {"N": "3"}, None),
+        (ROOT / "tests" / "corpus" / "ok" / "nested_lock_order.spec", {}, None),
+        (ROOT / "tests" / "corpus" / "violation" / "lock_order_sequential.spec", {}, None),
+        (ROOT / "tests" / "corpus" / "violation" / "deadlock_abba.spec", {}, None),
+        (ROOT / "tests" / "corpus" / "violation" / "invariant_lost_update.spec", {}, None),
+    ]:
+        model = api.load(str(path), defines)[2]
+        for reduce in (False, True):
+            _compare(model, props, reduce, f"{path.name} {defines} chunked")
+
+
+ABBA = """
+shared a: spinlock
+shared b: spinlock
+shared x: int[0..8]
+thread t[4] {
+    var n: int[0..2]
+  again:
+    if self % 2 == 0 {
+        spin_lock(a)
+        spin_lock(b)
+    } else {
+        spin_lock(b)
+        spin_lock(a)
+    }
+    x = x + 1
+    spin_unlock(b)
+    spin_unlock(a)
+    if n < 1 {
+        atomic { n = n + 1 }
+        goto again
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_lock_order_edges_seen_by_the_worker_count(monkeypatch: pytest.MonkeyPatch, fork: bool) -> None:
+    """The lock-order graph is built from edges found in whichever process expanded them."""
+    monkeypatch.setattr(vector, "CHUNK", 32)
+    monkeypatch.setattr(vector, "FORK", fork)
+    model = model_of(ABBA)
+    c = compile_model(model, ["lock_order"])
+    r = explore(c, bulk_after=0)
+    assert r.verdict == VIOLATED and r.violation is not None and r.violation.kind == "lock_order"
+    assert r.stats.states > 32 * 4  # levels really were split into chunks
+
+
+def test_the_worker_reports_the_lock_order_edges_it_sees() -> None:
+    model = model_of(
+        "shared a: spinlock\nshared b: spinlock\nthread t {\n    spin_lock(a)\n    spin_lock(b)\n"
+        "    spin_unlock(b)\n    spin_unlock(a)\n}\n"
+    )
+    c = compile_model(model)
+    init = model.initial_state()
+    pc_slot, table = c.tables[0]
+    s1 = table[init[pc_slot]](init)  # t holds a
+    handover = vector.Handover([init, s1], [-1, 0], [(0, 0), (0, 0)], [1], 1, 1, 0.0)
+    search = vector._Search(c, handover, Limits(), None, None)
+    worker = vector._Worker(search)
+    try:
+        worker.submit(search.store.rows(np.array([1])))
+        x = worker.result()
+    finally:
+        worker.close()
+    assert [edge for edge, _ in x.edges] == [("a", "b")]
+    assert c.lock_edges == {}  # seen in the worker: the search learns it from the result
