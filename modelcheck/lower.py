@@ -359,12 +359,7 @@ class _Lowerer:
             lemmas.append(ir.LemmaIR(lemma.name, params, base, val, lemma.span, err))
         props: set[tuple[str, str]] = {(e.kind, e.name) for e in self.errors}
         props |= {("deadlock", "deadlock"), ("lock_misuse", "lock_misuse"), ("lock_order", "lock_order")}
-        watched: set[int] = set()
-        for inv_ir in invariants:
-            _reads(inv_ir.expr, watched, set(range(len(self.slots))))
-        for thread in self.threads:
-            thread.resets = _dead_local_resets(thread, self.slots, watched)
-        return ir.Model(
+        model = ir.Model(
             file=self.spec.file,
             source=self.spec.source,
             params=tuple((n, T.format_value(ty, v)) for n, ty, v in self.spec.params),
@@ -379,6 +374,11 @@ class _Lowerer:
             properties=tuple(sorted(props)),
             lemmas=lemmas,
         )
+        from .por import dead_local_resets
+
+        for thread in self.threads:
+            thread.resets = dead_local_resets(model, thread)
+        return model
 
     def run_init(self) -> None:
         """Execute `init { }` once, on the default values, to get the initial slot values."""
@@ -1241,92 +1241,6 @@ class _Lowerer:
             addr = ir.Addr(base.addr.base, (*base.addr.terms, (_size(base.ty.elem), checked)))
             return Loc(addr, e.ty, base.fields, base.cls)
         raise error(e.span, "type", "cannot take the address of this expression")
-
-
-def _reads(e: ir.Expr | None, out: set[int], scope: set[int]) -> None:
-    """Add to `out` the slots of `scope` that `e` may read (a computed address: all of them)."""
-    if e is None or isinstance(e, (ir.Const, ir.ReadersMask)):
-        return
-    if isinstance(e, ir.Load):
-        if e.addr.terms:
-            out |= scope
-        elif e.addr.base in scope:
-            out.add(e.addr.base)
-        for _, x in e.addr.terms:
-            _reads(x, out, scope)
-    elif isinstance(e, ir.Un):
-        _reads(e.a, out, scope)
-    elif isinstance(e, ir.Bin):
-        _reads(e.a, out, scope)
-        _reads(e.b, out, scope)
-    elif isinstance(e, ir.Guarded):
-        _reads(e.cond, out, scope)
-        _reads(e.expr, out, scope)
-    elif isinstance(e, ir.Held):
-        for _, x in e.addr.terms:
-            _reads(x, out, scope)
-
-
-def _live_before(op: ir.Op, live: set[int], scope: set[int]) -> set[int]:
-    """Liveness of `scope`'s slots before `op`, given liveness after it."""
-    dest: ir.Addr | None = None
-    used: set[int] = set()
-    if isinstance(op, ir.Set):
-        dest = op.addr
-        _reads(op.value, used, scope)
-    elif isinstance(op, (ir.TryAcquire, ir.Alloc)):
-        dest = op.dest
-    if isinstance(op, (ir.Check, ir.Await)):
-        _reads(op.cond, used, scope)
-    elif isinstance(op, ir.Free):
-        _reads(op.ref, used, scope)
-    for a in (getattr(op, "addr", None), dest):
-        if a is not None:
-            for _, x in a.terms:
-                _reads(x, used, scope)
-    out = set(live)
-    if dest is not None and not dest.terms:
-        out.discard(dest.base)
-    return out | used
-
-
-def _dead_local_resets(
-    t: ir.ThreadIR, slots: list[ir.Slot], watched: set[int]
-) -> tuple[tuple[tuple[int, int], ...], ...]:
-    """Per pc (and the end), the thread's locals that no later step reads before writing,
-    with their initial values: resetting them when the pc is entered merges states that
-    differ only in values that can never matter (SPIN does the same by default)."""
-    scope = {k for k, s in enumerate(slots) if s.thread == t.index and s.kind == "local"} - watched
-    nodes = t.nodes
-    preds: dict[int, list[int]] = {n.id: [] for n in nodes}
-    for n in nodes:
-        for x in (n.next, n.then, n.orelse, *n.choices):
-            if x is not None:
-                preds[x].append(n.id)
-    live_in: dict[int, set[int]] = {n.id: set() for n in nodes}
-    work = [n.id for n in nodes]
-    while work:
-        nid = work.pop()
-        n = nodes[nid]
-        live: set[int] = set()
-        for x in (n.next, n.then, n.orelse, *n.choices):
-            if x is not None:
-                live |= live_in[x]
-        if n.choices:
-            new = live  # a choose node's own ops do not run: its branches are the step
-        else:
-            for reset in reversed(n.post):
-                live = _live_before(reset, live, scope)
-            _reads(n.cond, live, scope)
-            for op in reversed(n.ops):
-                live = _live_before(op, live, scope)
-            new = live
-        if new != live_in[nid]:
-            live_in[nid] = new
-            work.extend(preds[nid])
-    resets = [tuple((k, slots[k].init) for k in sorted(scope - live_in[y])) for y in t.yields]
-    resets.append(tuple((k, slots[k].init) for k in sorted(scope)))
-    return tuple(resets)
 
 
 def _inner_fields(addr: ir.Addr, ty: T.Type) -> list[tuple[ir.Addr, T.StructT, str]]:

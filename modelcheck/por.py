@@ -81,6 +81,63 @@ def analyse(model: ir.Model, props: Collection[str] | None = None) -> Reduction:
     return _Analysis(model, props).run()
 
 
+def dead_local_resets(model: ir.Model, t: ir.ThreadIR) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Per pc of `t` (and last for its end), the locals no later step reads before writing
+    them, with their initial values. Resetting them when the pc is entered merges states
+    that differ only in values that can never matter (SPIN does the same by default).
+    Locals an invariant reads are never reset."""
+    a = _Analysis(model, None)
+    scope = {k for k, s in enumerate(model.slots) if s.thread == t.index and s.kind == "local"}
+    watched: set[int] = set()
+    for inv in model.invariants:
+        a.expr_reads(inv.expr, watched)
+    scope -= watched if ANY not in watched else scope
+
+    def reads(e: ir.Expr | None, live: set[int]) -> None:
+        found: set[int] = set()
+        a.expr_reads(e, found)
+        live |= scope if ANY in found else found & scope
+
+    def before(op: ir.Op, live: set[int]) -> set[int]:
+        r, w, _ = a.op_accesses(op)
+        dest = op.addr if isinstance(op, ir.Set) else getattr(op, "dest", None)
+        out = set(live)
+        if dest is not None and not dest.terms:  # a store to a fixed slot kills it
+            out.discard(dest.base)
+        found = set(r) | (w - {dest.base} if dest is not None and not dest.terms else w)
+        out |= scope if ANY in found else found & scope
+        return out
+
+    nodes = t.nodes
+    preds: dict[int, list[int]] = {n.id: [] for n in nodes}
+    for n in nodes:
+        for x in (n.next, n.then, n.orelse, *n.choices):
+            if x is not None:
+                preds[x].append(n.id)
+    live_in: dict[int, set[int]] = {n.id: set() for n in nodes}
+    work = [n.id for n in nodes]
+    while work:
+        nid = work.pop()
+        n = nodes[nid]
+        live: set[int] = set()
+        for x in (n.next, n.then, n.orelse, *n.choices):
+            if x is not None:
+                live |= live_in[x]
+        if not n.choices:  # a choose node's own ops do not run: its branches are the step
+            for reset in reversed(n.post):
+                live = before(reset, live)
+            reads(n.cond, live)
+            for op in reversed(n.ops):
+                live = before(op, live)
+        if live != live_in[nid]:
+            live_in[nid] = live
+            work.extend(preds[nid])
+    init = [s.init for s in model.slots]
+    resets = [tuple((k, init[k]) for k in sorted(scope - live_in[y])) for y in t.yields]
+    resets.append(tuple((k, init[k]) for k in sorted(scope)))
+    return tuple(resets)
+
+
 class _Analysis:
     def __init__(self, model: ir.Model, props: Collection[str] | None) -> None:
         self.m = model

@@ -899,13 +899,8 @@ class _Search:
                             error = (int(chunk[row]), tid, branch, err)
                     if error is not None or bad_state is not None or not len(x.src):
                         continue  # after a violation a level is only searched for a shorter deadlock
-                    kept = np.arange(len(x.src))
-                    if self.por is not None and x.ample is not None:
-                        kept = np.nonzero(self.por.keep(x.ample, x.src, x.step >> 8, store, x.key, stored))[0]
+                    kept, ids, new = self.store_successors(x, chunk, stored)
                     self.transitions += len(kept)
-                    ids, new = store.insert(
-                        x.key[:, kept], chunk[x.src[kept]].astype(np.uint32), x.step[kept], x.hash[kept]
-                    )
                     nxt.append(ids[new])
                     if self.steps.has_invariants and new.any():
                         bad = self.steps.invariant(self.pk.unpack(x.key[:, kept[new]]))
@@ -944,6 +939,31 @@ class _Search:
             return Result(UNKNOWN, self.stats(), reason=f"{full} (complete to depth {self.depth})")
         per_state = store.nbytes() / max(1, store.n)
         return Result(HOLDS, self.stats(), notes=(f"bulk search: {per_state:.0f} bytes per state stored",))
+
+    def store_successors(
+        self, x: _Expanded, chunk: np.ndarray, stored: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Add a chunk's successors to the store: (which were kept, their numbers, new ones).
+
+        With reduction, a state's ample successors go in first; if one was already stored
+        at this depth or less, the state is expanded in full (the cycle proviso)."""
+        store = self.store
+
+        def put(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return store.insert(x.key[:, idx], chunk[x.src[idx]].astype(np.uint32), x.step[idx], x.hash[idx])
+
+        if x.ample is None:
+            everything = np.arange(len(x.src))
+            return (everything, *put(everything))
+        amp = x.ample[x.src]
+        mine = (x.step >> 8).astype(np.int64) == amp
+        first = np.nonzero(mine)[0]
+        ids1, new1 = put(first)
+        full = np.zeros(len(x.ample), bool)
+        full[x.src[first[~new1 & (ids1 < stored)]]] = True
+        rest = np.nonzero(~mine & ((amp < 0) | full[x.src]))[0]
+        ids2, new2 = put(rest)
+        return np.concatenate([first, rest]), np.concatenate([ids1, ids2]), np.concatenate([new1, new2])
 
     def violated(self, err: int, path: tuple[tuple[int, int], ...], failing: bool) -> Result:
         site = self.c.errors[err]
@@ -1000,16 +1020,3 @@ class _PorTables:
                     ok &= ~tab[pcs, s[self.pc_cols[j]]]
             amp[ok] = i
         return amp
-
-    @staticmethod
-    def keep(
-        amp: np.ndarray, src: np.ndarray, tid: np.ndarray, store: Store, key: np.ndarray, stored: int
-    ) -> np.ndarray:
-        """Which successors to keep: the ample thread's alone where the proviso allows, else all."""
-        mine = tid.astype(np.int64) == amp[src]
-        old = store.lookup(key[:, mine])
-        back = np.zeros(len(src), bool)
-        back[mine] = (old >= 0) & (old < stored)  # cycle proviso
-        full = np.zeros(len(amp), bool)
-        full[src[back]] = True
-        return (amp[src] < 0) | full[src] | mine
