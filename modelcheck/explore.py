@@ -129,9 +129,11 @@ def explore(
         return violated(bad, 0, None)
     frontier = [0]
     expanded = 0
-    bulk_at = bulk_after if bulk_after is not None and _bulk_supported(c.model) else None
+    bulk_at = bulk_after  # numpy is only imported when a search gets this big
     try:
         while frontier:
+            if bulk_at is not None and len(states) >= bulk_at and not _bulk_supported(c.model):
+                bulk_at = None
             if bulk_at is not None and len(states) >= bulk_at:
                 from .vector import Handover, continue_search
 
