@@ -1,21 +1,22 @@
 """Stage 5b, explore in bulk: breadth-first search a whole level at a time with numpy.
 
 `explore` (the per-state search) hands a search over to `continue_search` once it
-has grown past a few thousand states. From then on a level of the frontier is a
-matrix (one row per state, one column per slot); each thread's step at each pc is
-applied to all the rows at that pc at once by interpreting the IR on columns, the
+has grown past `explore.BULK_AFTER` states. From then on a chunk of a level is a
+matrix (one column per state, one row per slot); each thread's step at each pc is
+applied to all the states at that pc at once by interpreting the IR on rows, the
 successors are bit-packed into one or a few 64-bit words from the slots' declared
 ranges, and de-duplicated exactly (whole keys are compared) in an open-addressing
-hash table. Per state only the key, the parent's number and the step taken are
-kept; a counterexample is rebuilt by following parents, as in `explore`, and
-rendered by replaying that path with the generated code.
+index. Per state only the key, the parent's number and the step taken are kept; a
+counterexample is rebuilt by following parents, as in `explore`, and rendered by
+replaying that path with the generated code. On levels of several chunks a forked
+worker expands the next chunk while this process stores the current one.
 
-Partial-order reduction uses the same tables as `explore` (see `por`): every
-step is computed, then the rows whose ample thread passes the cycle proviso
-keep only that thread's successors.
+Partial-order reduction uses the same tables as `explore` (see `por`): every step
+is computed; a state whose ample thread passes the cycle proviso keeps only that
+thread's successors.
 
-`supported(model)` says why a model cannot be run this way (RCU, pools, 64-bit
-words); such models stay with the per-state search.
+`supported(model)` says why a model cannot be run this way (pools and RCU, slots
+without a bounded range); such models stay with the per-state search.
 """
 
 from __future__ import annotations
@@ -215,27 +216,6 @@ class Store:
         """Each hash's first slot in the index and the fingerprint its entry carries."""
         pos = (h & np.uint64(len(self.table) - 1)).astype(np.int64)
         return pos, (h >> np.uint64(64 - FP_BITS)).astype(np.uint32)
-
-    def lookup(self, keys: np.ndarray) -> np.ndarray:
-        """The stored number of each key (words x n), or -1."""
-        mask = len(self.table) - 1
-        pos, fp = self._probe(key_hash(keys))
-        out = np.full(keys.shape[1], -1, np.int64)
-        pend = np.arange(keys.shape[1])
-        while pend.size:
-            e = self.table[pos[pend]]
-            full = e != 0
-            pend, e = pend[full], e[full]
-            maybe = (e & FP_MASK) == fp[pend]
-            cand = pend[maybe]
-            slot = (e[maybe] >> FP_BITS).astype(np.int64) - 1
-            eq = self._same(slot, keys, cand)
-            out[cand[eq]] = slot[eq]
-            found = np.zeros(len(pend), bool)
-            found[np.nonzero(maybe)[0][eq]] = True
-            pend = pend[~found]
-            pos[pend] = (pos[pend] + 1) & mask
-        return out
 
     def insert(
         self, keys: np.ndarray, parent: np.ndarray, step: np.ndarray, hashes: np.ndarray | None = None

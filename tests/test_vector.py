@@ -113,7 +113,8 @@ def test_store_deduplicates_exactly() -> None:
         assert sorted(pairs[i] for i in np.nonzero(new)[0]) == sorted(fresh)
         seen |= fresh
         assert (store.rows(ids) == keys).all()
-        assert (store.lookup(keys) == ids).all()
+        again, new_again = store.insert(keys, np.zeros(500, np.uint32), np.zeros(500, np.uint16))
+        assert (again == ids).all() and not new_again.any()
     assert store.n == len(seen)
 
 
