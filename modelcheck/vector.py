@@ -746,13 +746,10 @@ class _Worker:
         return out
 
     def close(self) -> None:
-        try:
-            self.conn.send(None)
-            self.proc.join(timeout=5)
-        except (BrokenPipeError, OSError):
-            pass
-        if self.proc.is_alive():
-            self.proc.terminate()
+        # it may be blocked sending a chunk nobody will read (a bound was hit): just stop it
+        self.proc.terminate()
+        self.proc.join()
+        self.conn.close()
 
 
 def _serve(conn: Connection, search: _Search) -> None:
