@@ -132,18 +132,18 @@ def explore(
     bulk_at = bulk_after  # numpy is only imported when a search gets this big
     try:
         while frontier:
-            if bulk_at is not None and len(states) >= bulk_at and not _bulk_supported(c.model):
-                bulk_at = None
             if bulk_at is not None and len(states) >= bulk_at:
-                from .vector import Handover, continue_search
+                if _bulk_supported(c.model):
+                    from .vector import Handover, continue_search
 
-                handover = Handover(states, parent, via, frontier, depth, transitions, t0)
-                result = continue_search(c, handover, limits, progress, reduction)
-                if result.verdict == HOLDS and c.check_lock_order:
-                    cycle = lock_order_cycle(c)
-                    if cycle is not None:
-                        return Result(VIOLATED, result.stats, cycle)
-                return result
+                    handover = Handover(states, parent, via, frontier, depth, transitions, t0)
+                    result = continue_search(c, handover, limits, progress, reduction)
+                    if result.verdict == HOLDS and c.check_lock_order:
+                        cycle = lock_order_cycle(c)
+                        if cycle is not None:
+                            return Result(VIOLATED, result.stats, cycle)
+                    return result
+                bulk_at = None
             if limits.max_depth is not None and depth >= limits.max_depth:
                 return Result(
                     UNKNOWN,
@@ -174,22 +174,23 @@ def explore(
                 moved = False
                 order = orders[via[i][0]]
                 reduced = False
+                ample: Any = None  # the ample thread's step result, when it is explored alone
                 if reduction is not None:
                     for tid in reduction.ample(s):
                         pcslot, table = tables[tid]
-                        r = table[s[pcslot]](s)
-                        if r is None:
+                        ample = table[s[pcslot]](s)
+                        if ample is None:
                             continue
                         # cycle proviso: a step back into the stored states gets the full expansion
-                        if type(r) is tuple:
-                            reduced = index.get(r, stored) >= stored
-                        elif type(r) is list:
-                            reduced = all(type(x) is tuple and index.get(x, stored) >= stored for x in r)
+                        if type(ample) is tuple:
+                            reduced = index.get(ample, stored) >= stored
+                        elif type(ample) is list:
+                            reduced = all(type(x) is tuple and index.get(x, stored) >= stored for x in ample)
                         if reduced:
                             order = [(tid, tables[tid])]
                         break
                 for tid, (pcslot, table) in order:
-                    r = table[s[pcslot]](s)
+                    r = ample if reduced else table[s[pcslot]](s)
                     if r is None:
                         continue
                     moved = True

@@ -376,8 +376,8 @@ class _Lowerer:
         )
         from .por import dead_local_resets
 
-        for thread in self.threads:
-            thread.resets = dead_local_resets(model, thread)
+        for thread, resets in zip(self.threads, dead_local_resets(model), strict=True):
+            thread.resets = resets
         return model
 
     def run_init(self) -> None:

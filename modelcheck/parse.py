@@ -362,18 +362,6 @@ class _ToAst(Transformer[Token, Any]):
         params = tuple(p for p in items[1:] if isinstance(p, S.ProcParam))
         return S.LemmaDecl(self._s(meta), str(items[0]), params, items[-1])
 
-    def bor_expr(self, meta: Any, items: list[Any]) -> S.Expr:
-        return self._fold_ops(items)
-
-    def bxor_expr(self, meta: Any, items: list[Any]) -> S.Expr:
-        return self._fold_ops(items)
-
-    def band_expr(self, meta: Any, items: list[Any]) -> S.Expr:
-        return self._fold_ops(items)
-
-    def shift_expr(self, meta: Any, items: list[Any]) -> S.Expr:
-        return self._fold_ops(items)
-
     def bor_op(self, meta: Any, items: list[Any]) -> str:
         return str(items[0])
 
@@ -507,21 +495,15 @@ class _ToAst(Transformer[Token, Any]):
             acc = S.Binary(_join(acc.span, item.span), op, acc, item)
         return acc
 
-    def _fold_ops(self, items: list[Any]) -> S.Expr:
+    def _fold_ops(self, meta: Any, items: list[Any]) -> S.Expr:
+        """A left-associative chain `a OP b OP c ...` (the operator tokens are in `items`)."""
         acc: S.Expr = items[0]
         for i in range(1, len(items), 2):
             op, rhs = items[i], items[i + 1]
             acc = S.Binary(_join(acc.span, rhs.span), str(op), acc, rhs)
         return acc
 
-    def cmp_expr(self, meta: Any, items: list[Any]) -> S.Expr:
-        return self._fold_ops(items)
-
-    def sum_expr(self, meta: Any, items: list[Any]) -> S.Expr:
-        return self._fold_ops(items)
-
-    def prod_expr(self, meta: Any, items: list[Any]) -> S.Expr:
-        return self._fold_ops(items)
+    cmp_expr = sum_expr = prod_expr = bor_expr = bxor_expr = band_expr = shift_expr = _fold_ops
 
     def unary(self, meta: Any, items: list[Any]) -> S.Expr:
         return S.Unary(self._s(meta), str(items[0]), items[1])

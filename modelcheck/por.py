@@ -81,16 +81,21 @@ def analyse(model: ir.Model, props: Collection[str] | None = None) -> Reduction:
     return _Analysis(model, props).run()
 
 
-def dead_local_resets(model: ir.Model, t: ir.ThreadIR) -> tuple[tuple[tuple[int, int], ...], ...]:
-    """Per pc of `t` (and last for its end), the locals no later step reads before writing
-    them, with their initial values. Resetting them when the pc is entered merges states
-    that differ only in values that can never matter (SPIN does the same by default).
+def dead_local_resets(model: ir.Model) -> list[tuple[tuple[tuple[int, int], ...], ...]]:
+    """For each thread, per pc (and last for its end), the locals no later step reads before
+    writing them, with their initial values. Resetting them when the pc is entered merges
+    states that differ only in values that can never matter (SPIN does the same by default).
     Locals an invariant reads are never reset."""
     a = _Analysis(model, None)
-    scope = {k for k, s in enumerate(model.slots) if s.thread == t.index and s.kind == "local"}
     watched: set[int] = set()
     for inv in model.invariants:
         a.expr_reads(inv.expr, watched)
+    return [_dead_locals(a, t, watched) for t in model.threads]
+
+
+def _dead_locals(a: _Analysis, t: ir.ThreadIR, watched: set[int]) -> tuple[tuple[tuple[int, int], ...], ...]:
+    model = a.m
+    scope = {k for k, s in enumerate(model.slots) if s.thread == t.index and s.kind == "local"}
     scope -= watched if ANY not in watched else scope
 
     def reads(e: ir.Expr | None, live: set[int]) -> None:

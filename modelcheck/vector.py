@@ -128,14 +128,21 @@ class Packing:
 
     def pack(self, v: np.ndarray) -> np.ndarray:
         """States (slots x n) -> packed keys (words x n); checks every value is in range."""
-        u = (v - self.lo[:, None]).view(np.uint64)
-        if (u > self.width[:, None]).any():  # a negative value wraps to a huge one
-            c, r = np.argwhere((v < self.lo[:, None]) | (v > self.hi[:, None]))[0]
-            raise InternalError(f"slot {c} holds {v[c, r]}, outside its range [{self.lo[c]}, {self.hi[c]}]")
         out = np.zeros((self.words, v.shape[1]), np.uint64)
-        for c, (w, sh) in enumerate(zip(self.word.tolist(), self.shift.tolist(), strict=True)):
-            out[w] |= u[c] << np.uint64(sh)
+        for c in range(len(v)):
+            self._set_field(out, c, v[c])
         return out
+
+    def _set_field(self, keys_t: np.ndarray, c: int, v: np.ndarray) -> None:
+        """Write slot `c`'s values `v` into the keys (words x n)."""
+        u = (v - self.lo[c]).view(np.uint64)
+        bad = u > self.width[c]  # a value below the range wraps to a huge one
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise InternalError(f"slot {c} holds {v[k]}, outside its range [{self.lo[c]}, {self.hi[c]}]")
+        w, sh = int(self.word[c]), np.uint64(self.shift[c])
+        keys_t[w] &= ~(self.mask[c] << sh)
+        keys_t[w] |= u << sh
 
     def update(self, keys_t: np.ndarray, r: _Rows) -> np.ndarray:
         """The keys (words x n) of the states in `r`, which differ from the states packed in
@@ -143,14 +150,7 @@ class Packing:
         if r.dirty is None:
             return self.pack(r.states())
         for c in sorted(r.dirty):
-            v = r.cols[c]
-            u = v - self.lo[c]
-            if (u.view(np.uint64) > self.width[c]).any():
-                k = int(np.nonzero(u.view(np.uint64) > self.width[c])[0][0])
-                raise InternalError(f"slot {c} holds {v[k]}, outside its range [{self.lo[c]}, {self.hi[c]}]")
-            w, sh = int(self.word[c]), np.uint64(self.shift[c])
-            keys_t[w] &= ~(self.mask[c] << sh)
-            keys_t[w] |= u.view(np.uint64) << sh
+            self._set_field(keys_t, c, r.cols[c])
         return keys_t
 
     def unpack(self, k: np.ndarray) -> np.ndarray:
@@ -380,12 +380,12 @@ class _Rows:
 class _Steps:
     """Interprets one thread's steps on batches of rows."""
 
-    def __init__(self, c: Compiled, edges: dict[tuple[str, str], tuple[int, int]]) -> None:
+    def __init__(self, c: Compiled) -> None:
         self.c = c
         self.m = c.model
         self.enabled = enabled_checks(self.m, c.props)
         self.lock_order = c.check_lock_order
-        self.edges = edges
+        self.edges = c.lock_edges
         self.spin_slots = [lk.addr for lk in self.m.locks if lk.kind == "spinlock"]
         self.nslots = len(self.m.slots)
         self.has_invariants = any(inv.error in self.enabled for inv in self.m.invariants)
@@ -781,7 +781,7 @@ class _Search:
         parent = np.array(h.parent, np.int64).clip(0).astype(np.uint32)
         step = np.array([(t << 8) | b for t, b in h.via], np.uint16)
         self.store.load(keys, parent, step)
-        self.steps = _Steps(c, c.lock_edges)
+        self.steps = _Steps(c)
         self.por = _PorTables(m, reduction) if reduction is not None else None
         self.frontier = np.array(h.frontier, np.int64)
         self.depth, self.transitions, self.t0 = h.depth, h.transitions, h.t0
