@@ -587,14 +587,21 @@ class _Unrolling:
 
     def bad(self, s: list[Term], moves: list[Any], rcu_moves: list[Any]) -> Term:
         """State `s` violates a selected property, or a step from it does."""
+        return z3.Or(self.bad_state(s, moves, rcu_moves), self.bad_step(moves))
+
+    def bad_state(self, s: list[Term], moves: list[Any], rcu_moves: list[Any]) -> Term:
+        """State `s` itself violates an invariant, or is a deadlock."""
         bad: list[Term] = [f for f, _ in self.enc.invariant_fail(s)]
-        step_fail = [f for _, _, fails, _ in moves for f, _ in fails]
-        any_enabled = z3.Or(*[en for _, en, _, _ in moves], *[en for en, _, _ in rcu_moves], z3.BoolVal(False))
-        done = z3.And(*[s[t.pc_slot] == _bv(t.end_pc) for t in self.m.threads])
         if self.deadlock_on:
+            any_enabled = z3.Or(*[en for _, en, _, _ in moves], *[en for en, _, _ in rcu_moves], z3.BoolVal(False))
+            done = z3.And(*[s[t.pc_slot] == _bv(t.end_pc) for t in self.m.threads])
             bad.append(z3.And(z3.Not(any_enabled), z3.Not(done)))
-        bad.extend(step_fail)
         return z3.Or(*bad) if bad else z3.BoolVal(False)
+
+    def bad_step(self, moves: list[Any]) -> Term:
+        """A step from the state fails (an assert, a lock misuse): the path is one step longer."""
+        fails = [f for _, _, step_fails, _ in moves for f, _ in step_fails]
+        return z3.Or(*fails) if fails else z3.BoolVal(False)
 
     def step(
         self, s: list[Term], moves: list[Any], rcu_moves: list[Any], tag: str
@@ -678,11 +685,14 @@ def bmc(c: Compiled, depth: int, timeout: float | None = None) -> Result:
                 reason=f"--timeout {timeout:g}s reached: no violation within {k - 1} steps",
                 engine="bmc",
             )
-        outcome = gw.check(u.bad(s, moves, rcu_moves))
-        if outcome.status == "unknown":
-            return Result(UNKNOWN, stats(k), reason=f"z3 gave up at depth {k}: {outcome.reason}", engine="bmc")
-        if outcome.status == "sat":
-            return _replay(c, gw.model(), choices, k, stats(k), u.nthreads)
+        # A bad state at depth k is a path of k steps, a failing step from it one of k+1:
+        # asking in that order keeps the counterexample the shortest.
+        for bad in (u.bad_state(s, moves, rcu_moves), u.bad_step(moves)):
+            outcome = gw.check(bad)
+            if outcome.status == "unknown":
+                return Result(UNKNOWN, stats(k), reason=f"z3 gave up at depth {k}: {outcome.reason}", engine="bmc")
+            if outcome.status == "sat":
+                return _replay(c, gw.model(), choices, k, stats(k), u.nthreads)
         if k == depth:
             break
         constraints, nxt, choice = u.step(s, moves, rcu_moves, str(k))

@@ -44,6 +44,21 @@ def test_bmc_finds_the_shortest_violation_the_explicit_engine_finds(path: Path, 
     assert symbolic.engine == "bmc"
 
 
+@pytest.mark.parametrize("racers", [1, 2, 3, 4])
+def test_a_bad_state_at_depth_k_is_reported_before_a_step_failing_from_it(tmp_path: Path, racers: int) -> None:
+    # At depth 1 both are satisfiable: x = 1 breaks the invariant in one step, and each
+    # u_i's assert fails on the second step. The one-step path is the shortest.
+    text = "shared x: int[0..2]\nshared y: int[0..2]\nthread t0 {\n  x = 1\n}\n"
+    text += "".join(f"thread u{i} {{\n  y = 1\n  assert a{i}: y != 1\n}}\n" for i in range(racers))
+    text += "invariant i: x != 1\n"
+    spec = tmp_path / "both.spec"
+    spec.write_text(text)
+    _, _, model = api.load(str(spec))
+    result = bmc(compile_model(model, ["invariant", "assert"]), 1, timeout=60)
+    assert result.violation is not None
+    assert (result.violation.kind, result.violation.path) == ("invariant", ((0, 0),))
+
+
 def test_bmc_reports_unknown_within_its_bound_never_holds() -> None:
     remap = str(ROOT / "specs" / "remap.spec")
     run = api.run_check(remap, {"RACER": "retract"}, engine="bmc", depth=4)
