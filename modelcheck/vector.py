@@ -89,6 +89,21 @@ def _range(model: ir.Model, s: ir.Slot) -> tuple[int, int] | None:
 # ---------------------------------------------------------------- packing
 
 
+def _constants(model: ir.Model) -> dict[int, int]:
+    """Thread locals that hold one value in every stored state: reset to it at every pc
+    (dead everywhere, like a lowering temporary) and starting with it. They take no bits."""
+    init = model.initial_state()
+    out: dict[int, int] = {}
+    for t in model.threads:
+        if not t.resets:
+            continue
+        common = set(t.resets[0])
+        for at in t.resets[1:]:
+            common &= set(at)
+        out.update((c, v) for c, v in common if init[c] == v)
+    return out
+
+
 @dataclass(frozen=True)
 class Packing:
     """Where each slot lives in the packed key: word, shift, offset and width."""
@@ -103,14 +118,18 @@ class Packing:
 
     @staticmethod
     def of(model: ir.Model) -> Packing:
-        ranges = [_range(model, s) for s in model.slots]
+        ranges: list[tuple[int, int] | None] = [_range(model, s) for s in model.slots]
+        for c, v in _constants(model).items():
+            ranges[c] = (v, v)
         assert all(r is not None for r in ranges)
         lo = np.array([r[0] for r in ranges if r is not None])
         hi = np.array([r[1] for r in ranges if r is not None])
-        bits = [max(1, int(x).bit_length()) for x in hi - lo]
+        bits = [int(x).bit_length() for x in hi - lo]
         word, shift = [0] * len(bits), [0] * len(bits)
         used: list[int] = []  # bits used per word: first fit, widest fields first
         for c in sorted(range(len(bits)), key=lambda c: (-bits[c], c)):
+            if not bits[c]:
+                continue
             w = next((w for w, u in enumerate(used) if u + bits[c] <= 64), len(used))
             if w == len(used):
                 used.append(0)
@@ -121,7 +140,7 @@ class Packing:
             np.array(shift, np.uint64),
             lo,
             hi,
-            len(used),
+            max(1, len(used)),
             (hi - lo).astype(np.uint64),
             np.array([(1 << b) - 1 for b in bits], np.uint64),
         )
@@ -140,6 +159,8 @@ class Packing:
         if bad.any():
             k = int(np.argmax(bad))
             raise InternalError(f"slot {c} holds {v[k]}, outside its range [{self.lo[c]}, {self.hi[c]}]")
+        if not self.mask[c]:
+            return
         w, sh = int(self.word[c]), np.uint64(self.shift[c])
         keys_t[w] &= ~(self.mask[c] << sh)
         keys_t[w] |= u << sh
@@ -212,10 +233,12 @@ class Store:
             eq &= got[:, w] == keys[w, items]
         return eq
 
-    def _probe(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each hash's first slot in the index and the fingerprint its entry carries."""
+    def _probe(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each hash's first slot in the index, its probe stride (double hashing: odd, so
+        every slot is reached) and the fingerprint its entry carries."""
         pos = (h & np.uint64(len(self.table) - 1)).astype(np.int64)
-        return pos, (h >> np.uint64(64 - FP_BITS)).astype(np.uint32)
+        stride = ((h >> np.uint64(32)) | np.uint64(1)).astype(np.int64) & (len(self.table) - 1)
+        return pos, stride, (h >> np.uint64(64 - FP_BITS)).astype(np.uint32)
 
     def insert(
         self, keys: np.ndarray, parent: np.ndarray, step: np.ndarray, hashes: np.ndarray | None = None
@@ -224,7 +247,7 @@ class Store:
         m = keys.shape[1]
         self._grow(self.n + m)
         mask = len(self.table) - 1
-        pos, fp = self._probe(key_hash(keys) if hashes is None else hashes)
+        pos, stride, fp = self._probe(key_hash(keys) if hashes is None else hashes)
         out = np.full(m, -1, np.int64)
         new = np.zeros(m, bool)
         pend = np.arange(m)
@@ -240,7 +263,7 @@ class Store:
             moving = np.ones(len(taken), bool)
             moving[maybe[eq]] = False
             moving = taken[moving]
-            pos[moving] = (pos[moving] + 1) & mask
+            pos[moving] = (pos[moving] + stride[moving]) & mask
             claim = pend[free]
             if claim.size:
                 # Claim the free slots: one claimant per slot wins (numpy assigns a repeated
@@ -284,7 +307,7 @@ class Store:
         mask = len(self.table) - 1
         for lo in range(0, self.n, 1 << 20):
             ids = np.arange(lo, min(self.n, lo + (1 << 20)))
-            pos, fp = self._probe(key_hash(self.rows(ids)))
+            pos, stride, fp = self._probe(key_hash(self.rows(ids)))
             entry = ((ids + 1) << FP_BITS).astype(np.uint32) | fp
             pend = np.arange(len(ids))
             while pend.size:
@@ -293,7 +316,7 @@ class Store:
                 self.table[pos[claim]] = entry[claim]
                 won = self.table[pos[claim]] == entry[claim]
                 pend = np.concatenate([pend[~free], claim[~won]])
-                pos[pend] = (pos[pend] + 1) & mask
+                pos[pend] = (pos[pend] + stride[pend]) & mask
 
     def path_to(self, i: int) -> list[tuple[int, int]]:
         """The (thread, branch) steps from the initial state to state `i`."""

@@ -99,6 +99,36 @@ def test_packing_round_trips_and_rejects_out_of_range() -> None:
         pk.pack(np.array([[6], [0], [0], [0]]))
 
 
+def test_a_local_dead_at_every_pc_takes_no_bits() -> None:
+    """ticketlock's fetch_add temporary is dead everywhere: 2 words, not 3; a state where it
+    is not 0 (a broken reset) is refused rather than stored wrongly."""
+    model = api.load(str(ROOT / "bench" / "ticketlock.spec"), {"N": "6", "ITER": "3"})[2]
+    pk = Packing.of(model)
+    assert pk.words == 2
+    tmp = next(i for i, s in enumerate(model.slots) if s.name == "w[0].<tmp>")
+    assert pk.mask[tmp] == 0
+    v = np.array(model.initial_state())[:, None]
+    assert (pk.unpack(pk.pack(v)) == v).all()
+    v[tmp] = 1
+    with pytest.raises(Exception, match="outside its range"):
+        pk.pack(v)
+
+
+def test_store_deduplicates_at_high_load() -> None:
+    """Growing through every index size up to load 0.7, with duplicates in and across batches."""
+    rng = np.random.default_rng(11)
+    store = Store(1, 1 << 17)
+    seen: set[int] = set()
+    for _ in range(12):
+        keys = rng.integers(0, 100_000, size=(1, 20_000)).astype(np.uint64)
+        ids, new = store.insert(keys, np.zeros(20_000, np.uint32), np.zeros(20_000, np.uint16))
+        fresh = set(keys[0].tolist()) - seen
+        assert int(new.sum()) == len(fresh) and set(keys[0, new].tolist()) == fresh
+        seen |= fresh
+        assert (store.rows(ids) == keys).all()
+    assert store.n == len(seen)
+
+
 def test_store_deduplicates_exactly() -> None:
     """Keys that collide in the index, and duplicates inside one batch, are told apart exactly."""
     rng = np.random.default_rng(7)
