@@ -21,9 +21,11 @@ without a bounded range); such models stay with the per-state search.
 
 from __future__ import annotations
 
+import mmap
 import multiprocessing
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -38,6 +40,7 @@ from .por import Reduction
 
 FORK = "fork" in multiprocessing.get_all_start_methods()
 CHUNK = 1 << 16  # frontier rows expanded together: bounds the working memory
+AHEAD = 2  # chunks handed to the worker before their successors are stored
 RESERVE = 1 << 26  # states the store's arrays reserve up front; pages are only touched when used
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
@@ -199,6 +202,13 @@ def key_hash(keys: np.ndarray) -> np.ndarray:
     return h
 
 
+def _shared_zeros(rows: int, words: int) -> np.ndarray:
+    """A zeroed rows x words array in memory shared with processes forked later, so they
+    see what this one stores. Pages are only taken as they are written."""
+    buf = mmap.mmap(-1, rows * words * 8)  # anonymous, MAP_SHARED
+    return np.frombuffer(buf, np.uint64).reshape(rows, words)
+
+
 class Store:
     """Every stored state's key, parent and step, with an exact open-addressing index.
 
@@ -207,8 +217,8 @@ class Store:
 
     def __init__(self, words: int, capacity: int = RESERVE) -> None:
         self.n = 0
-        # np.zeros maps fresh zero pages: memory is only taken as states are stored
-        self.keys = np.zeros((capacity, words), np.uint64)
+        self.keys = _shared_zeros(capacity, words)
+        self.generation = 0  # bumped when the keys move: a forked worker no longer sees them
         self.parent = np.zeros(capacity, np.uint32)
         self.step = np.zeros(capacity, np.uint16)  # thread << 8 | choose branch
         # per entry: (state number + 1) << FP_BITS | the key's fingerprint; 0 is empty
@@ -225,6 +235,10 @@ class Store:
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """The stored keys of states `ids`, word-major (words x n)."""
         return np.ascontiguousarray(np.take(self.keys, ids, axis=0).T)
+
+    def span(self, lo: int, hi: int) -> np.ndarray:
+        """The stored keys of states lo..hi-1, word-major (words x n)."""
+        return np.ascontiguousarray(self.keys[lo:hi].T)
 
     def _same(self, slot: np.ndarray, keys: np.ndarray, items: np.ndarray) -> np.ndarray:
         got = np.take(self.keys, slot, axis=0)  # np.take: much faster than keys[slot] for rows
@@ -290,9 +304,13 @@ class Store:
             raise StoreFull(f"the bulk store holds at most {MAX_STATES - 1:,} states")
         if need > len(self.keys):
             cap = max(need, len(self.keys) * 3 // 2)
-            for name in ("keys", "parent", "step"):
+            keys = _shared_zeros(cap, self.keys.shape[1])
+            keys[: self.n] = self.keys[: self.n]
+            self.keys = keys
+            self.generation += 1
+            for name in ("parent", "step"):
                 old = getattr(self, name)
-                arr = np.zeros((cap, *old.shape[1:]), old.dtype)
+                arr = np.zeros(cap, old.dtype)
                 arr[: self.n] = old[: self.n]
                 setattr(self, name, arr)
         if need * 10 > len(self.table) * 7:
@@ -758,9 +776,10 @@ class _Worker:
         self.proc = ctx.Process(target=_serve, args=(child, search), daemon=True)
         self.proc.start()
         child.close()
+        self.generation = search.store.generation
 
-    def submit(self, keys: np.ndarray) -> None:
-        self.conn.send(keys)
+    def submit(self, lo: int, hi: int) -> None:
+        self.conn.send((lo, hi))
 
     def result(self) -> _Expanded:
         out = self.conn.recv()
@@ -777,8 +796,8 @@ class _Worker:
 
 def _serve(conn: Connection, search: _Search) -> None:
     try:
-        while (keys := conn.recv()) is not None:
-            conn.send(search.expand(keys))
+        while (span := conn.recv()) is not None:
+            conn.send(search.expand(search.store.span(*span)))
     except (KeyboardInterrupt, EOFError):
         pass
     except Exception:  # noqa: BLE001 - reported to the parent as an internal error
@@ -806,7 +825,11 @@ class _Search:
         self.store.load(keys, parent, step)
         self.steps = _Steps(c)
         self.por = _PorTables(m, reduction) if reduction is not None else None
-        self.frontier = np.array(h.frontier, np.int64)
+        lo = len(h.states) - len(h.frontier)
+        if h.frontier != list(range(lo, len(h.states))):
+            raise InternalError("the per-state search handed over a frontier that is not its last states")
+        self.starts = {h.depth: lo, h.depth + 1: len(h.states)}  # level -> number of its first state
+        self.cursor, self.issue_level = lo, h.depth  # the next state to hand out, and its level
         self.depth, self.transitions, self.t0 = h.depth, h.transitions, h.t0
         self.end = np.array([t.end_pc for t in m.threads])
         self.pc_cols = [t.pc_slot for t in m.threads]
@@ -862,75 +885,79 @@ class _Search:
             self.worker = None
 
     def run(self) -> Result:
+        """Expand chunks of states in the order they were stored (breadth first): a chunk
+        never spans two levels, so the states of each level are numbered together. The
+        worker expands ahead, into the next level as soon as a chunk of it is stored, while
+        this process stores successors."""
         store, limits = self.store, self.limits
+        level = self.depth  # the level whose chunks are being stored
+        stored = store.n  # states below this number are at most `level` steps deep
+        error: tuple[int, int, int, int] | None = None  # (state number, thread, branch, error id)
+        bad_state: tuple[int, int] | None = None  # (state number, error id)
+        pending: deque[tuple[int, int, int]] = deque()  # chunks the worker expands: (lo, hi, level)
         try:
-            while self.frontier.size:
-                if limits.max_depth is not None and self.depth >= limits.max_depth:
+            while True:
+                self.feed(pending)
+                if pending:
+                    lo, hi, at = pending.popleft()
+                    assert self.worker is not None
+                    x = self.worker.result()
+                    for edge, witness in x.edges:
+                        self.c.lock_edges.setdefault(edge, witness)
+                else:
+                    chunk = self.next_chunk()
+                    if chunk is None:
+                        break
+                    lo, hi, at = chunk
+                    x = self.expand(store.span(lo, hi))
+                if at != level:
+                    level, stored = at, self.starts[at + 1]
+                    self.depth = level
+                if limits.max_depth is not None and level >= limits.max_depth:
                     return Result(
                         UNKNOWN,
                         self.stats(),
                         reason=f"--max-depth {limits.max_depth} reached: every state "
-                        f"within {self.depth} steps was explored and none violates a property",
+                        f"within {level} steps was explored and none violates a property",
                     )
-                stored = store.n
-                error: tuple[int, int, int, int] | None = None  # (state number, thread, branch, error id)
-                bad_state: tuple[int, int] | None = None  # (state number, error id)
-                nxt = []
-                chunks = [self.frontier[lo : lo + CHUNK] for lo in range(0, len(self.frontier), CHUNK)]
-                if len(chunks) > 1 and self.worker is None and FORK:
-                    self.worker = _Worker(self)
-                worker = self.worker if len(chunks) > 1 else None
-                if worker is not None:  # it takes chunk 1 while this process expands chunk 0
-                    worker.submit(store.rows(chunks[1]))
-                for k, chunk in enumerate(chunks):
-                    if worker is not None and k > 0:
-                        x = worker.result()
-                        if k + 1 < len(chunks):
-                            worker.submit(store.rows(chunks[k + 1]))
-                        for edge, witness in x.edges:
-                            self.c.lock_edges.setdefault(edge, witness)
-                    else:
-                        x = self.expand(store.rows(chunk))
-                    if x.stuck is not None:
-                        return self.deadlock(int(chunk[x.stuck]))
-                    if x.error is not None:
-                        row, tid, branch, err = x.error
-                        if error is None:
-                            error = (int(chunk[row]), tid, branch, err)
-                    if error is not None or bad_state is not None or not len(x.src):
-                        continue  # after a violation a level is only searched for a shorter deadlock
-                    kept, ids, new = self.store_successors(x, chunk, stored)
+                ids_of = np.arange(lo, hi)
+                if x.stuck is not None:
+                    return self.deadlock(lo + x.stuck)
+                if x.error is not None and error is None:
+                    row, tid, branch, err = x.error
+                    error = (lo + row, tid, branch, err)
+                if error is None and bad_state is None and len(x.src):
+                    kept, ids, new = self.store_successors(x, ids_of, stored)
                     self.transitions += len(kept)
-                    nxt.append(ids[new])
                     if self.steps.has_invariants and new.any():
                         bad = self.steps.invariant(self.pk.unpack(x.key[:, kept[new]]))
                         hit = np.nonzero(bad >= 0)[0]
                         if hit.size:
                             bad_state = (int(ids[new][hit[0]]), int(bad[hit[0]]))
-                    if limits.max_states is not None and store.n >= limits.max_states:
-                        return Result(
-                            UNKNOWN,
-                            self.stats(),
-                            reason=f"--max-states {limits.max_states} reached (complete to depth {self.depth})",
-                        )
-                    if limits.timeout is not None and time.monotonic() - self.t0 > limits.timeout:
-                        return Result(
-                            UNKNOWN,
-                            self.stats(),
-                            reason=f"--timeout {limits.timeout:g}s reached after {store.n} states "
-                            f"(complete to depth {self.depth})",
-                        )
-                    if self.progress is not None:
-                        self.progress(self.stats())
-                if error is not None:
-                    i, tid, branch, err = error
-                    return self.violated(err, (*store.path_to(i), (tid, branch)), True)
-                if bad_state is not None:
-                    i, err = bad_state
-                    return self.violated(err, tuple(store.path_to(i)), False)
-                self.frontier = np.concatenate(nxt) if nxt else np.empty(0, np.int64)
-                if self.frontier.size:
-                    self.depth += 1
+                # after a violation the level is only searched for a shorter deadlock
+                if hi == self.starts[level + 1]:  # the level is done
+                    if error is not None:
+                        i, tid, branch, err = error
+                        return self.violated(err, (*store.path_to(i), (tid, branch)), True)
+                    if bad_state is not None:
+                        i, err = bad_state
+                        return self.violated(err, tuple(store.path_to(i)), False)
+                    self.starts[level + 2] = store.n
+                if limits.max_states is not None and store.n >= limits.max_states:
+                    return Result(
+                        UNKNOWN,
+                        self.stats(),
+                        reason=f"--max-states {limits.max_states} reached (complete to depth {level})",
+                    )
+                if limits.timeout is not None and time.monotonic() - self.t0 > limits.timeout:
+                    return Result(
+                        UNKNOWN,
+                        self.stats(),
+                        reason=f"--timeout {limits.timeout:g}s reached after {store.n} states "
+                        f"(complete to depth {level})",
+                    )
+                if self.progress is not None:
+                    self.progress(self.stats())
         except KeyboardInterrupt:
             return Result(
                 UNKNOWN, self.stats(), reason=f"interrupted after {store.n} states (complete to depth {self.depth})"
@@ -939,6 +966,38 @@ class _Search:
             return Result(UNKNOWN, self.stats(), reason=f"{full} (complete to depth {self.depth})")
         per_state = store.nbytes() / max(1, store.n)
         return Result(HOLDS, self.stats(), notes=(f"bulk search: {per_state:.0f} bytes per state stored",))
+
+    def next_chunk(self) -> tuple[int, int, int] | None:
+        """The next states to expand, (lo, hi, level), or None until more are stored.
+
+        A level's end is known once the level before it is stored; until then only whole
+        chunks of it are handed out."""
+        while True:
+            end = self.starts.get(self.issue_level + 1)
+            if end is not None and self.cursor == end:
+                self.issue_level += 1
+                continue
+            hi = min(self.cursor + CHUNK, self.store.n if end is None else end)
+            if hi <= self.cursor or (end is None and hi - self.cursor < CHUNK):
+                return None
+            chunk = (self.cursor, hi, self.issue_level)
+            self.cursor = hi
+            return chunk
+
+    def feed(self, pending: deque[tuple[int, int, int]]) -> None:
+        """Keep the worker AHEAD chunks ahead, forking it once there is more than a chunk
+        to expand (and again if the store's keys moved)."""
+        if self.worker is not None and self.worker.generation != self.store.generation and not pending:
+            self.close()
+        if self.worker is None:
+            if not FORK or self.store.n - self.cursor <= CHUNK:
+                return
+            self.worker = _Worker(self)
+        if self.worker.generation != self.store.generation:
+            return
+        while len(pending) < AHEAD and (chunk := self.next_chunk()) is not None:
+            self.worker.submit(chunk[0], chunk[1])
+            pending.append(chunk)
 
     def store_successors(
         self, x: _Expanded, chunk: np.ndarray, stored: int

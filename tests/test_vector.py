@@ -217,7 +217,7 @@ def test_the_worker_reports_the_lock_order_edges_it_sees() -> None:
     search = vector._Search(c, handover, Limits(), None, None)
     worker = vector._Worker(search)
     try:
-        worker.submit(search.store.rows(np.array([1])))
+        worker.submit(1, 2)
         x = worker.result()
     finally:
         worker.close()
