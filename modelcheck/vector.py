@@ -1004,8 +1004,9 @@ class _Search:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Add a chunk's successors to the store: (which were kept, their numbers, new ones).
 
-        With reduction, a state's ample successors go in first; if one was already stored
-        at this depth or less, the state is expanded in full (the cycle proviso)."""
+        With reduction, a state's ample successors go in first (with the successors of the
+        states that have no ample thread); if one was already stored at this depth or less,
+        the state is expanded in full (the cycle proviso)."""
         store = self.store
 
         def put(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1015,12 +1016,16 @@ class _Search:
             everything = np.arange(len(x.src))
             return (everything, *put(everything))
         amp = x.ample[x.src]
+        # every successor of a state with no ample thread, and the ample successors
         mine = (x.step >> 8).astype(np.int64) == amp
-        first = np.nonzero(mine)[0]
+        first = np.nonzero(mine | (amp < 0))[0]
         ids1, new1 = put(first)
+        ample = mine[first]
         full = np.zeros(len(x.ample), bool)
-        full[x.src[first[~new1 & (ids1 < stored)]]] = True
-        rest = np.nonzero(~mine & ((amp < 0) | full[x.src]))[0]
+        full[x.src[first[ample & ~new1 & (ids1 < stored)]]] = True
+        rest = np.nonzero(~mine & (amp >= 0) & full[x.src])[0]
+        if not rest.size:
+            return first, ids1, new1
         ids2, new2 = put(rest)
         return np.concatenate([first, rest]), np.concatenate([ids1, ids2]), np.concatenate([new1, new2])
 
