@@ -6,10 +6,11 @@ matrix (one column per state, one row per slot); each thread's step at each pc i
 applied to all the states at that pc at once by interpreting the IR on rows, the
 successors are bit-packed into one or a few 64-bit words from the slots' declared
 ranges, and de-duplicated exactly (whole keys are compared) in an open-addressing
-index. Per state only the key, the parent's number and the step taken are kept; a
-counterexample is rebuilt by following parents, as in `explore`, and rendered by
-replaying that path with the generated code. On levels of several chunks a forked
-worker expands the next chunk while this process stores the current one.
+index. Per state only the key and the parent's number are kept; a counterexample is
+rebuilt by following parents (the step between two states is found again by expanding
+the first), and rendered by replaying that path with the generated code. Once there is
+more than a chunk to expand, a forked worker expands chunks ahead while this process
+stores their successors.
 
 Partial-order reduction uses the same tables as `explore` (see `por`): every step
 is computed; a state whose ample thread passes the cycle proviso keeps only that
@@ -210,7 +211,7 @@ def _shared_zeros(rows: int, words: int) -> np.ndarray:
 
 
 class Store:
-    """Every stored state's key, parent and step, with an exact open-addressing index.
+    """Every stored state's key and parent, with an exact open-addressing index.
 
     Stored keys are rows (states x words): comparing one is one cache line. A batch of
     keys being computed is word-major (words x n)."""
@@ -220,15 +221,14 @@ class Store:
         self.keys = _shared_zeros(capacity, words)
         self.generation = 0  # bumped when the keys move: a forked worker no longer sees them
         self.parent = np.zeros(capacity, np.uint32)
-        self.step = np.zeros(capacity, np.uint16)  # thread << 8 | choose branch
         # per entry: (state number + 1) << FP_BITS | the key's fingerprint; 0 is empty
         self.table = np.zeros(1 << 16, np.uint32)
 
-    def load(self, keys: np.ndarray, parent: np.ndarray, step: np.ndarray) -> None:
+    def load(self, keys: np.ndarray, parent: np.ndarray) -> None:
         """Take distinct states, numbered in the order given, into an empty store."""
         n = keys.shape[1]
         self._grow(n)
-        self.keys[:n], self.parent[:n], self.step[:n] = keys.T, parent, step
+        self.keys[:n], self.parent[:n] = keys.T, parent
         self.n = n
         self._reindex()
 
@@ -255,7 +255,7 @@ class Store:
         return pos, stride, (h >> np.uint64(64 - FP_BITS)).astype(np.uint32)
 
     def insert(
-        self, keys: np.ndarray, parent: np.ndarray, step: np.ndarray, hashes: np.ndarray | None = None
+        self, keys: np.ndarray, parent: np.ndarray, hashes: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Add keys (words x m) not stored yet, merging duplicates: (numbers, first-seen mask)."""
         m = keys.shape[1]
@@ -289,7 +289,6 @@ class Store:
                 ids = np.arange(self.n, self.n + len(win))
                 self.keys[ids] = keys[:, win].T
                 self.parent[ids] = parent[win]
-                self.step[ids] = step[win]
                 self.table[pos[win]] = ((ids + 1) << FP_BITS).astype(np.uint32) | fp[win]
                 out[win] = ids
                 new[win] = True
@@ -308,11 +307,9 @@ class Store:
             keys[: self.n] = self.keys[: self.n]
             self.keys = keys
             self.generation += 1
-            for name in ("parent", "step"):
-                old = getattr(self, name)
-                arr = np.zeros(cap, old.dtype)
-                arr[: self.n] = old[: self.n]
-                setattr(self, name, arr)
+            parent = np.zeros(cap, np.uint32)
+            parent[: self.n] = self.parent[: self.n]
+            self.parent = parent
         if need * 10 > len(self.table) * 7:
             size = len(self.table)
             while need * 10 > size * 7:
@@ -336,19 +333,18 @@ class Store:
                 pend = np.concatenate([pend[~free], claim[~won]])
                 pos[pend] = (pos[pend] + stride[pend]) & mask
 
-    def path_to(self, i: int) -> list[tuple[int, int]]:
-        """The (thread, branch) steps from the initial state to state `i`."""
-        out = []
+    def chain(self, i: int) -> list[int]:
+        """The states from the initial one to state `i`, by parents."""
+        out = [i]
         while i > 0:
-            st = int(self.step[i])
-            out.append((st >> 8, st & 0xFF))
             i = int(self.parent[i])
+            out.append(i)
         out.reverse()
         return out
 
     def nbytes(self) -> int:
-        """Bytes of the store in use: keys, parents and steps of the stored states, and the index."""
-        per_state = self.keys.shape[1] * 8 + self.parent.itemsize + self.step.itemsize
+        """Bytes of the store in use: keys and parents of the stored states, and the index."""
+        per_state = self.keys.shape[1] * 8 + self.parent.itemsize
         return self.n * per_state + self.table.nbytes
 
 
@@ -821,8 +817,7 @@ class _Search:
         self.store = Store(pk.words, cap)
         keys = pk.pack(np.array(h.states, np.int64).T)
         parent = np.array(h.parent, np.int64).clip(0).astype(np.uint32)
-        step = np.array([(t << 8) | b for t, b in h.via], np.uint16)
-        self.store.load(keys, parent, step)
+        self.store.load(keys, parent)
         self.steps = _Steps(c)
         self.por = _PorTables(m, reduction) if reduction is not None else None
         lo = len(h.states) - len(h.frontier)
@@ -938,10 +933,10 @@ class _Search:
                 if hi == self.starts[level + 1]:  # the level is done
                     if error is not None:
                         i, tid, branch, err = error
-                        return self.violated(err, (*store.path_to(i), (tid, branch)), True)
+                        return self.violated(err, (*self.path_to(i), (tid, branch)), True)
                     if bad_state is not None:
                         i, err = bad_state
-                        return self.violated(err, tuple(store.path_to(i)), False)
+                        return self.violated(err, self.path_to(i), False)
                     self.starts[level + 2] = store.n
                 if limits.max_states is not None and store.n >= limits.max_states:
                     return Result(
@@ -1010,7 +1005,7 @@ class _Search:
         store = self.store
 
         def put(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return store.insert(x.key[:, idx], chunk[x.src[idx]].astype(np.uint32), x.step[idx], x.hash[idx])
+            return store.insert(x.key[:, idx], chunk[x.src[idx]].astype(np.uint32), x.hash[idx])
 
         if x.ample is None:
             everything = np.arange(len(x.src))
@@ -1029,6 +1024,20 @@ class _Search:
         ids2, new2 = put(rest)
         return np.concatenate([first, rest]), np.concatenate([ids1, ids2]), np.concatenate([new1, new2])
 
+    def path_to(self, i: int) -> tuple[tuple[int, int], ...]:
+        """The (thread, branch) steps from the initial state to state `i`: each found by
+        expanding the state before it again."""
+        ids = self.store.chain(i)
+        out = []
+        for a, b in zip(ids, ids[1:]):
+            x = self.expand(self.store.span(a, a + 1))
+            match = (x.key == self.store.span(b, b + 1)).all(axis=0)
+            if not match.any():
+                raise InternalError(f"state {b} is stored with parent {a}, which has no step to it")
+            st = int(x.step[int(np.argmax(match))])
+            out.append((st >> 8, st & 0xFF))
+        return tuple(out)
+
     def violated(self, err: int, path: tuple[tuple[int, int], ...], failing: bool) -> Result:
         site = self.c.errors[err]
         viol = Violation(site.kind, site.name, site.message, site, path, failing)
@@ -1042,7 +1051,7 @@ class _Search:
             "deadlock",
             "deadlock: no thread can move",
             None,
-            tuple(self.store.path_to(i)),
+            self.path_to(i),
             False,
             describe_blocked(self.c, state),
         )

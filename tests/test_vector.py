@@ -121,7 +121,7 @@ def test_store_deduplicates_at_high_load() -> None:
     seen: set[int] = set()
     for _ in range(12):
         keys = rng.integers(0, 100_000, size=(1, 20_000)).astype(np.uint64)
-        ids, new = store.insert(keys, np.zeros(20_000, np.uint32), np.zeros(20_000, np.uint16))
+        ids, new = store.insert(keys, np.zeros(20_000, np.uint32))
         fresh = set(keys[0].tolist()) - seen
         assert int(new.sum()) == len(fresh) and set(keys[0, new].tolist()) == fresh
         seen |= fresh
@@ -136,14 +136,14 @@ def test_store_deduplicates_exactly() -> None:
     seen: set[tuple[int, int]] = set()
     for _ in range(20):
         keys = rng.integers(0, 40, size=(2, 500)).astype(np.uint64)
-        ids, new = store.insert(keys, np.zeros(500, np.uint32), np.zeros(500, np.uint16))
+        ids, new = store.insert(keys, np.zeros(500, np.uint32))
         pairs = [tuple(int(x) for x in keys[:, i]) for i in range(500)]
         fresh = {p for p in pairs if p not in seen}
         # each key not stored before is added once: one of its copies is marked new
         assert sorted(pairs[i] for i in np.nonzero(new)[0]) == sorted(fresh)
         seen |= fresh
         assert (store.rows(ids) == keys).all()
-        again, new_again = store.insert(keys, np.zeros(500, np.uint32), np.zeros(500, np.uint16))
+        again, new_again = store.insert(keys, np.zeros(500, np.uint32))
         assert (again == ids).all() and not new_again.any()
     assert store.n == len(seen)
 
