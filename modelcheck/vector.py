@@ -22,6 +22,7 @@ without a bounded range); such models stay with the per-state search.
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import multiprocessing
 import time
@@ -1029,7 +1030,7 @@ class _Search:
         expanding the state before it again."""
         ids = self.store.chain(i)
         out = []
-        for a, b in zip(ids, ids[1:]):
+        for a, b in itertools.pairwise(ids):
             x = self.expand(self.store.span(a, a + 1))
             match = (x.key == self.store.span(b, b + 1)).all(axis=0)
             if not match.any():
