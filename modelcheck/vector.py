@@ -65,6 +65,8 @@ def supported(model: ir.Model) -> str | None:
     """None if the bulk engine can run the model, else why not."""
     if model.uses_rcu or model.pools:
         return "pools and RCU are explored per state"
+    if len(model.threads) > 255 or any(t.end_pc >= 1 << 16 for t in model.threads):
+        return "more than 255 threads or 65,535 steps in a thread"
     for s in model.slots:
         if _range(model, s) is None:
             return f"slot {s.name} has no bounded range"
@@ -845,7 +847,7 @@ class _Search:
         known = len(self.c.lock_edges)
         for tid, t in enumerate(threads):
             pcs = s[t.pc_slot]
-            order = np.argsort(pcs, kind="stable")
+            order = np.argsort(pcs.astype(np.uint16), kind="stable")  # a radix sort
             bounds = np.cumsum(np.bincount(pcs, minlength=t.end_pc + 1)).tolist()
             for pc in range(t.end_pc):
                 at = order[(bounds[pc - 1] if pc else 0) : bounds[pc]]
