@@ -325,7 +325,7 @@ class Store:
         mask = len(self.table) - 1
         for lo in range(0, self.n, 1 << 20):
             ids = np.arange(lo, min(self.n, lo + (1 << 20)))
-            pos, stride, fp = self._probe(key_hash(self.rows(ids)))
+            pos, stride, fp = self._probe(key_hash(self.span(lo, lo + len(ids))))
             entry = ((ids + 1) << FP_BITS).astype(np.uint32) | fp
             pend = np.arange(len(ids))
             while pend.size:
