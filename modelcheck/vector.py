@@ -1,4 +1,4 @@
-"""Stage 5b, explore in bulk: breadth-first search a whole level at a time with numpy.
+"""Stage 5b, explore in bulk: breadth-first search a chunk of states at a time with numpy.
 
 `explore` (the per-state search) hands a search over to `continue_search` once it
 has grown past `explore.BULK_AFTER` states. From then on a chunk of a level is a
@@ -740,10 +740,9 @@ def continue_search(
     progress: Callable[[Stats], None] | None,
     reduction: Reduction | None,
 ) -> Result:
-    """Go on with a breadth-first search level by level in bulk; same verdicts as `explore`.
-
-    On levels of more than one chunk a forked worker process computes the successors of
-    the next chunk while this process de-duplicates the current one into the store."""
+    """Go on with a breadth-first search in bulk, a chunk of states at a time; same
+    verdicts as `explore`. Once there is more than a chunk to expand, a forked worker
+    expands chunks ahead while this process stores their successors."""
     search = _Search(c, h, limits, progress, reduction)
     try:
         return search.run()
