@@ -964,18 +964,18 @@ class _Search:
         per_state = store.nbytes() / max(1, store.n)
         return Result(HOLDS, self.stats(), notes=(f"bulk search: {per_state:.0f} bytes per state stored",))
 
-    def next_chunk(self) -> tuple[int, int, int] | None:
+    def next_chunk(self, least: int = CHUNK) -> tuple[int, int, int] | None:
         """The next states to expand, (lo, hi, level), or None until more are stored.
 
-        A level's end is known once the level before it is stored; until then only whole
-        chunks of it are handed out."""
+        A level's end is known once the level before it is stored; until then chunks of it
+        are handed out once `least` states of it are there."""
         while True:
             end = self.starts.get(self.issue_level + 1)
             if end is not None and self.cursor == end:
                 self.issue_level += 1
                 continue
             hi = min(self.cursor + CHUNK, self.store.n if end is None else end)
-            if hi <= self.cursor or (end is None and hi - self.cursor < CHUNK):
+            if hi <= self.cursor or (end is None and hi - self.cursor < least):
                 return None
             chunk = (self.cursor, hi, self.issue_level)
             self.cursor = hi
@@ -992,7 +992,9 @@ class _Search:
             self.worker = _Worker(self)
         if self.worker.generation != self.store.generation:
             return
-        while len(pending) < AHEAD and (chunk := self.next_chunk()) is not None:
+        # an idle worker gets a smaller chunk rather than none: the states of a level found
+        # last are then expanded sooner, and this process waits less at each level's end
+        while len(pending) < AHEAD and (chunk := self.next_chunk(CHUNK if pending else CHUNK // 8)) is not None:
             self.worker.submit(chunk[0], chunk[1])
             pending.append(chunk)
 
