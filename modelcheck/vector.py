@@ -1090,10 +1090,12 @@ class _PorTables:
         """Per state (slots x n), the thread whose step may be explored alone, or -1."""
         amp = np.full(s.shape[1], -1, np.int64)
         for i, col in enumerate(self.pc_cols):
-            pcs = s[col]
-            ok = self.elig[i][pcs] & moved[i] & (amp < 0)
+            # only the rows still open, where thread i's step is eligible, are looked at
+            rows = np.nonzero(self.elig[i][s[col]] & moved[i] & (amp < 0))[0]
+            pcs = s[col, rows]
             for j, tab in enumerate(self.conf[i]):
-                if tab is not None:
-                    ok &= ~tab[pcs, s[self.pc_cols[j]]]
-            amp[ok] = i
+                if tab is not None and rows.size:
+                    free = ~tab[pcs, s[self.pc_cols[j], rows]]
+                    rows, pcs = rows[free], pcs[free]
+            amp[rows] = i
         return amp
