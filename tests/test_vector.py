@@ -39,11 +39,11 @@ def _settings(path: Path) -> list[dict[str, str]]:
     return settings if len(settings) <= 4 else settings[:: len(settings) // 4]
 
 
-def _compare(model, props, reduce: bool, where: str) -> str:
+def _compare(model, props, reduce: bool, where: str, bulk_after: int = 0) -> str:
     red = analyse(model, props) if reduce else None
     per_state = explore(compile_model(model, props), Limits(max_states=300_000), reduction=red, bulk_after=None)
     c = compile_model(model, props)
-    bulk = explore(c, Limits(max_states=300_000), reduction=red, bulk_after=0)
+    bulk = explore(c, Limits(max_states=300_000), reduction=red, bulk_after=bulk_after)
     assert bulk.verdict == per_state.verdict, where
     if per_state.verdict == HOLDS:
         assert (bulk.stats.states, bulk.stats.transitions) == (per_state.stats.states, per_state.stats.transitions), (
@@ -74,6 +74,18 @@ def test_bulk_search_equals_the_per_state_search(path: Path) -> None:
                 _compare(model, list(props) if props else None, reduce, f"{path.name} {defines} {props} {reduce}")
                 checked += 1
     assert checked
+
+
+VIOLATION_SPECS = [p for p in SPECS if p.parent.name == "violation"]
+
+
+@pytest.mark.parametrize("path", VIOLATION_SPECS, ids=[p.stem for p in VIOLATION_SPECS])
+def test_a_trace_through_states_handed_over_mid_search_replays(path: Path) -> None:
+    """The bulk search takes over after a few levels: a counterexample's first steps are
+    between states the per-state search stored, and each is found again by expansion."""
+    model = api.load(str(path))[2]
+    for reduce in (False, True):
+        _compare(model, None, reduce, f"{path.name} handed over at 3 states", bulk_after=3)
 
 
 def test_most_of_the_corpus_runs_in_bulk() -> None:
