@@ -87,8 +87,8 @@ def explore(
     everything the others can still do explores that step alone; the verdict is the
     same but a counterexample may be longer than the shortest one.
 
-    Once `bulk_after` states are stored (at the end of a level), the search goes on
-    level-at-a-time in numpy (`vector`), if the model allows it."""
+    Once `bulk_after` states are stored (at the end of a level), the search goes on in
+    bulk in numpy (`vector`), if the model allows it."""
     t0 = time.monotonic()
     init = c.model.initial_state()
     index: dict[tuple[int, ...], int] = {init: 0}
@@ -174,7 +174,7 @@ def explore(
                 moved = False
                 order = orders[via[i][0]]
                 reduced = False
-                ample: Any = None  # the ample thread's step result, when it is explored alone
+                ample_tid, ample = -1, None  # the ample thread and its step's result
                 if reduction is not None:
                     for tid in reduction.ample(s):
                         pcslot, table = tables[tid]
@@ -188,9 +188,10 @@ def explore(
                             reduced = all(type(x) is tuple and index.get(x, stored) >= stored for x in ample)
                         if reduced:
                             order = [(tid, tables[tid])]
+                        ample_tid = tid
                         break
                 for tid, (pcslot, table) in order:
-                    r = ample if reduced else table[s[pcslot]](s)
+                    r = ample if tid == ample_tid else table[s[pcslot]](s)
                     if r is None:
                         continue
                     moved = True

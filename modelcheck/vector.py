@@ -887,8 +887,6 @@ class _Search:
         worker expands ahead, into the next level as soon as a chunk of it is stored, while
         this process stores successors."""
         store, limits = self.store, self.limits
-        level = self.depth  # the level whose chunks are being stored
-        stored = store.n  # states below this number are at most `level` steps deep
         error: tuple[int, int, int, int] | None = None  # (state number, thread, branch, error id)
         bad_state: tuple[int, int] | None = None  # (state number, error id)
         pending: deque[tuple[int, int, int]] = deque()  # chunks the worker expands: (lo, hi, level)
@@ -896,7 +894,7 @@ class _Search:
             while True:
                 self.feed(pending)
                 if pending:
-                    lo, hi, at = pending.popleft()
+                    lo, hi, level = pending.popleft()
                     assert self.worker is not None
                     x = self.worker.result()
                     for edge, witness in x.edges:
@@ -905,11 +903,9 @@ class _Search:
                     chunk = self.next_chunk()
                     if chunk is None:
                         break
-                    lo, hi, at = chunk
+                    lo, hi, level = chunk
                     x = self.expand(store.span(lo, hi))
-                if at != level:
-                    level, stored = at, self.starts[at + 1]
-                    self.depth = level
+                self.depth = level
                 if limits.max_depth is not None and level >= limits.max_depth:
                     return Result(
                         UNKNOWN,
@@ -917,14 +913,13 @@ class _Search:
                         reason=f"--max-depth {limits.max_depth} reached: every state "
                         f"within {level} steps was explored and none violates a property",
                     )
-                ids_of = np.arange(lo, hi)
                 if x.stuck is not None:
                     return self.deadlock(lo + x.stuck)
                 if x.error is not None and error is None:
                     row, tid, branch, err = x.error
                     error = (lo + row, tid, branch, err)
                 if error is None and bad_state is None and len(x.src):
-                    kept, ids, new = self.store_successors(x, ids_of, stored)
+                    kept, ids, new = self.store_successors(x, lo, self.starts[level + 1])
                     self.transitions += len(kept)
                     if self.steps.has_invariants and new.any():
                         bad = self.steps.invariant(self.pk.unpack(x.key[:, kept[new]]))
@@ -984,24 +979,24 @@ class _Search:
     def feed(self, pending: deque[tuple[int, int, int]]) -> None:
         """Keep the worker AHEAD chunks ahead, forking it once there is more than a chunk
         to expand (and again if the store's keys moved)."""
-        if self.worker is not None and self.worker.generation != self.store.generation and not pending:
+        if self.worker is not None and self.worker.generation != self.store.generation:
+            if pending:
+                return
             self.close()
         if self.worker is None:
             if not FORK or self.store.n - self.cursor <= CHUNK:
                 return
             self.worker = _Worker(self)
-        if self.worker.generation != self.store.generation:
-            return
         # an idle worker gets a smaller chunk rather than none: the states of a level found
         # last are then expanded sooner, and this process waits less at each level's end
         while len(pending) < AHEAD and (chunk := self.next_chunk(CHUNK if pending else CHUNK // 8)) is not None:
             self.worker.submit(chunk[0], chunk[1])
             pending.append(chunk)
 
-    def store_successors(
-        self, x: _Expanded, chunk: np.ndarray, stored: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Add a chunk's successors to the store: (which were kept, their numbers, new ones).
+    def store_successors(self, x: _Expanded, lo: int, stored: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Add the successors of the chunk of states numbered from `lo` to the store: (which
+        were kept, their numbers, new ones). States below `stored` are at most as deep as
+        the chunk's.
 
         With reduction, a state's ample successors go in first (with the successors of the
         states that have no ample thread); if one was already stored at this depth or less,
@@ -1009,7 +1004,7 @@ class _Search:
         store = self.store
 
         def put(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return store.insert(x.key[:, idx], chunk[x.src[idx]].astype(np.uint32), x.hash[idx])
+            return store.insert(x.key[:, idx], (lo + x.src[idx]).astype(np.uint32), x.hash[idx])
 
         if x.ample is None:
             everything = np.arange(len(x.src))
