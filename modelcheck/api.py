@@ -131,7 +131,7 @@ def search(
 
         result = prove(compiled, depth, limits.timeout)
     else:
-        result = _explicit(model, compiled, props, limits, progress, reduce)
+        result = explicit_search(model, compiled, props, limits, progress, reduce)
     if unknown and result.verdict in (HOLDS, "PROVED"):
         return dataclasses.replace(
             result, verdict="UNKNOWN", reason="; ".join(unknown), notes=tuple(notes) + result.notes
@@ -139,7 +139,7 @@ def search(
     return dataclasses.replace(result, notes=tuple(notes) + result.notes) if notes else result
 
 
-def _explicit(
+def explicit_search(
     model: ir.Model,
     compiled: Compiled,
     props: list[str] | None,

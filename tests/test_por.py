@@ -171,6 +171,6 @@ def test_cli_reports_the_shortest_counterexample_with_reduction() -> None:
     model = model_of(text)
     c = compile_model(model)
     plain = explore(c)
-    run = api._explicit(model, compile_model(model), None, Limits(), None, True)
+    run = api.explicit_search(model, compile_model(model), None, Limits(), None, True)
     assert plain.violation is not None and run.violation is not None
     assert len(run.violation.path) == len(plain.violation.path)
