@@ -306,9 +306,8 @@ class Semantics:
                         for k in range(p.size):
                             v[p.base + k * p.stride + 1] &= ~bit
         elif isinstance(op, ir.SyncRcuStart):
-            if self.check(op.error):
-                if self.holds_spinlock(v, t.index) or v[t.rcu_slot] > 0:
-                    raise _Fail(op.error)
+            if self.check(op.error) and (self.holds_spinlock(v, t.index) or v[t.rcu_slot] > 0):
+                raise _Fail(op.error)
             v[t.gp_slot] = self.readers(v, t.index)
         elif isinstance(op, ir.Free):
             pool = self.pools[op.pool]
