@@ -69,7 +69,7 @@ def test_a_lock_order_cycle_is_left_to_the_explicit_engine() -> None:
     path = CORPUS / "violation" / "lock_order_sequential.spec"
     _, _, model = api.load(str(path))
     result = bmc(compile_model(model, ["lock_order"]), 12, timeout=60)
-    assert result.verdict == "UNKNOWN" and "explicit engine only" in result.reason
+    assert result.verdict == "UNKNOWN" and "lock_order: not checked by this engine" in result.reason
 
 
 def test_solver_unknown_is_reported_not_passed() -> None:
