@@ -54,7 +54,6 @@ def width_for(model: ir.Model, exprs: Collection[ir.Expr] = (), extra: Collectio
     for e in exprs or list(model_exprs(model)):
         w = r.widest(e)
         if w.magnitude < 0:
-            assert w.expr is not None
             return Width(0, f"not encodable exactly: {_show(w.expr)} has no bounded range")
         if w.magnitude.bit_length() + 1 > MAX_WIDTH:
             return Width(
@@ -70,10 +69,10 @@ def _signed_bits(v: int) -> int:
     return signed_bits(v, v)
 
 
-def _show(e: ir.Expr) -> str:
+def _show(e: ir.Expr | None) -> str:
     from .ir_text import format_expr
 
-    return format_expr(e)
+    return "an expression" if e is None else format_expr(e)
 
 
 def _bv(x: int) -> Term:
@@ -541,14 +540,15 @@ class LemmaResult:
 def prove_lemmas(
     model: ir.Model,
     names: Collection[str] | None = None,
-    timeout_ms: int = 30_000,
+    timeout_ms: int | None = None,
     rlimit: int = RLIMIT,
     deadline: float | None = None,
 ) -> list[LemmaResult]:
     """Prove each selected lemma for every value of its parameters, or find values that refute it.
 
     Each lemma is encoded in bit-vectors wide enough for every value it computes (see
-    `width_for`), so 64-bit words stay non-negative and no product wraps."""
+    `width_for`), so 64-bit words stay non-negative and no product wraps. Each query is
+    bounded by `rlimit` (deterministic), and by `timeout_ms` and `deadline` if given."""
     from . import semantics as T
 
     global WIDTH
@@ -564,7 +564,7 @@ def prove_lemmas(
                 out.append(LemmaResult(lemma.name, "UNKNOWN", reason=width.problem))
                 continue
             WIDTH = width.bits
-            gw = Gateway(timeout_ms=timeout_ms, rlimit=rlimit, deadline=deadline)
+            gw = Gateway(timeout_ms=timeout_ms or 3_600_000, rlimit=rlimit, deadline=deadline)
             state: list[Term] = [_bv(0)] * lemma.base
             params = []
             for pname, ty in lemma.params:
@@ -771,10 +771,11 @@ def prove(c: Compiled, max_k: int, timeout: float | None = None, rlimit: int = R
     never lead to a violation (the induction step) and no run from the initial state
     violates a property within k steps (the base case), every property holds forever.
     A selected property the encoding does not cover (lock_order) makes the answer UNKNOWN.
-    `timeout` (seconds, 600 by default) covers the whole run, encoding included.
+    `timeout` (seconds) covers the whole run, encoding included; `rlimit` bounds each z3
+    query deterministically.
     """
     t0 = time.monotonic()
-    deadline = t0 + (timeout if timeout is not None else 600.0)
+    deadline = None if timeout is None else t0 + timeout
     unchecked = not_checked(c)
     note = _not_checked_note(c)
 
@@ -788,7 +789,7 @@ def prove(c: Compiled, max_k: int, timeout: float | None = None, rlimit: int = R
         return Result(UNKNOWN, stats(0), reason=u.width.problem + note, engine="prove")
     last_cti = ""
     for k in range(1, max_k + 1):
-        if time.monotonic() >= deadline:
+        if deadline is not None and time.monotonic() >= deadline:
             break
         gw = Gateway(timeout_ms=3_600_000, rlimit=rlimit, deadline=deadline)
         s = [z3.BitVec(f"s_i0_{j}", WIDTH) for j in range(u.enc.n)]
