@@ -1,13 +1,16 @@
 """The z3 engines: a solver gateway and bounded model checking (BMC) of the IR.
 
-This is the only module that imports z3. Every slot is a 32-bit bit-vector per time step;
-each (thread, pc) step is executed symbolically the way `codegen` emits it (guards, path
-conditions, checks that fail in program order, dynamic addresses as ite chains over the
-slots they can denote). A counterexample's schedule is re-executed by the explicit engine,
-so it comes back as the same kind of trace, and an encoding that disagrees with the
-explicit semantics fails loudly instead of reporting a wrong verdict.
+This is the only module that imports z3. Every slot is a bit-vector per time step, as wide
+as the interval analysis of `ranges` says every value of the model needs (signed: `>>` is
+arithmetic, `/` and `%` truncate as in C), so nothing wraps. Each (thread, pc) step is
+executed symbolically the way `codegen` emits it (guards, path conditions, checks that
+fail in program order, dynamic addresses as ite chains over the slots they can denote).
+A counterexample's schedule is re-executed by the explicit engine, so it comes back as
+the same kind of trace, and an encoding that disagrees with the explicit semantics fails
+loudly instead of reporting a wrong verdict.
 
 z3's `unknown` (timeout, resource limit) is never a pass: it is UNKNOWN with z3's reason.
+Nor is a property the encoding does not check (`not_checked`: lock_order).
 """
 
 from __future__ import annotations
@@ -922,4 +925,14 @@ def _replay(
     )
 
 
-__all__ = ["Gateway", "LemmaResult", "SolverOutcome", "bmc", "prove", "prove_lemmas"]
+__all__ = [
+    "Gateway",
+    "LemmaResult",
+    "SolverOutcome",
+    "Width",
+    "bmc",
+    "not_checked",
+    "prove",
+    "prove_lemmas",
+    "width_for",
+]
