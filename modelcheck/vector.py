@@ -716,8 +716,10 @@ _BIN: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "&": np.bitwise_and,
     "|": np.bitwise_or,
     "^": np.bitwise_xor,
-    "<<": np.left_shift,
-    ">>": np.right_shift,
+    # counts are checked to lie in 0..64; by 64, the result fits in int64 only for 0 (`<<`)
+    # and is 0 or -1 (`>>`), as by 63, which numpy defines on every platform
+    "<<": lambda a, b: np.left_shift(a, np.clip(b, 0, 63)),
+    ">>": lambda a, b: np.right_shift(a, np.clip(b, 0, 63)),
 }
 
 

@@ -256,6 +256,10 @@ BIG_VALUES = {
     "huge_shift_count": (
         "shared n: int[0..1000000000]\nshared v: int[0..3]\nthread u { n = 1000000000\n v = 1 >> n }\n"
     ),
+    "shift_by_64": (
+        "shared n: int[0..64]\nshared v: int[-1..1]\nthread u { n = 64\n v = -5 >> n\n v = 0 << n }\n"
+        "invariant m: v == 0 || v == -1\n"
+    ),
     "range_past_64_bits": "shared w: int[0..1180591620717411303424]\nthread u { w = 1180591620717411303424 }\n",
     "shift_in_range": (
         "shared n: int[0..3]\nshared v: int[-64..64]\nthread u { n = 3\n v = -64 >> n\n v = v << n }\n"
