@@ -713,10 +713,10 @@ def bmc(c: Compiled, depth: int, timeout: float | None = None, rlimit: int = RLI
     deterministically. BMC never says HOLDS: without a violation the answer is UNKNOWN with
     the depth covered."""
     t0 = time.monotonic()
-    return _bmc(c, depth, t0, None if timeout is None else t0 + timeout, timeout, rlimit)
+    return _bmc(c, depth, t0, None if timeout is None else t0 + timeout, rlimit)
 
 
-def _bmc(c: Compiled, depth: int, t0: float, deadline: float | None, timeout: float | None, rlimit: int) -> Result:
+def _bmc(c: Compiled, depth: int, t0: float, deadline: float | None, rlimit: int) -> Result:
     u = _Unrolling(c)
     note = _not_checked_note(c)
 
@@ -736,9 +736,7 @@ def _bmc(c: Compiled, depth: int, t0: float, deadline: float | None, timeout: fl
         s = states[k]
         moves, rcu_moves = u.moves(s)
         if deadline is not None and time.monotonic() > deadline:
-            return Result(
-                UNKNOWN, stats(k), reason=f"--timeout {timeout:g}s reached: {covered(k - 1)}" + note, engine="bmc"
-            )
+            return Result(UNKNOWN, stats(k), reason=f"--timeout reached: {covered(k - 1)}" + note, engine="bmc")
         # A bad state at depth k is a path of k steps, a failing step from it one of k+1:
         # asking in that order keeps the counterexample the shortest.
         for bad in (u.bad_state(s, moves, rcu_moves), u.bad_step(moves)):
@@ -819,7 +817,7 @@ def prove(c: Compiled, max_k: int, timeout: float | None = None, rlimit: int = R
         if outcome.status == "sat":
             last_cti = _describe_cti(u, gw.model(), path[-1])
             continue
-        base = _bmc(c, k, t0, deadline, timeout, rlimit)
+        base = _bmc(c, k, t0, deadline, rlimit)
         if not (base.verdict == UNKNOWN and base.reason.startswith(f"no violation within {k} steps (--depth {k})")):
             return dataclasses.replace(base, engine="prove")  # a violation, or the base case is unfinished
         if unchecked:
