@@ -87,7 +87,10 @@ def search(
 ) -> Result:
     """Prove the selected lemmas with z3, then search the state space with the chosen engine."""
     import dataclasses
+    import time
 
+    t0 = time.monotonic()
+    deadline = None if limits.timeout is None else t0 + limits.timeout
     notes: list[str] = []
     unknown: list[str] = []
     selected = [lm for lm in model.lemmas if props is None or lm.name in props or "lemma" in props]
@@ -95,7 +98,7 @@ def search(
         from .smt import prove_lemmas
 
         refuted = []
-        for lr in prove_lemmas(model, [lm.name for lm in selected]):
+        for lr in prove_lemmas(model, [lm.name for lm in selected], deadline=deadline):
             if lr.verdict == "REFUTED":
                 refuted.append(lr)
             elif lr.verdict == "UNKNOWN":
@@ -122,14 +125,15 @@ def search(
         proved = len(selected) - len(unknown)
         if proved:
             notes.append(f"lemmas: {proved} proved by z3 for every value of their parameters")
+    left = None if deadline is None else max(0.0, deadline - time.monotonic())  # the lemmas took the rest
     if engine == "bmc":
         from .smt import bmc
 
-        result = bmc(compiled, depth, limits.timeout)
+        result = bmc(compiled, depth, left)
     elif engine == "prove":
         from .smt import prove
 
-        result = prove(compiled, depth, limits.timeout)
+        result = prove(compiled, depth, left)
     else:
         result = explicit_search(model, compiled, props, limits, progress, reduce)
     if unknown and result.verdict in (HOLDS, "PROVED"):

@@ -545,8 +545,8 @@ def evaluate(e: ir.Expr, s: tuple[int, ...], strict: bool = False) -> int:
         return int(not a) if e.op == "!" else -a
     if isinstance(e, ir.Bin):
         a, b = evaluate(e.a, s, strict), evaluate(e.b, s, strict)
-        if e.op in ("/", "%") and b == 0:
-            return 0  # reports only: the generated code checks division by zero
+        if e.op in ("/", "%") and b == 0 or e.op in ("<<", ">>") and not 0 <= b <= T.SHIFT_MAX:
+            return 0  # reports only: the generated code checks division by zero and shift counts
         return T.BINARY_OPS[e.op](a, b)
     if isinstance(e, ir.Held):
         a = address(e.addr, s)

@@ -1008,6 +1008,9 @@ class _Lowerer:
             if e.op in ("/", "%"):
                 err = self.error_id("overflow", "overflow", "division by zero", e.span)
                 b = ir.Guarded(ir.Bin("!=", b, ir.Const(0)), err, b)
+            if e.op in ("<<", ">>") and not (isinstance(b, ir.Const) and 0 <= b.value <= T.SHIFT_MAX):
+                err = self.error_id("overflow", "overflow", f"shift count out of range 0..{T.SHIFT_MAX}", e.span)
+                b = ir.Guarded(_and(ir.Bin(">=", b, ir.Const(0)), ir.Bin("<=", b, ir.Const(T.SHIFT_MAX))), err, b)
             return ir.Bin(e.op, a, b)
         if isinstance(e, T.TQuant) and not direct and _acc(e) > 0:
             # a quantifier reads all its objects in one atomic step, wherever it appears

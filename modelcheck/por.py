@@ -28,8 +28,8 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from . import ir
-from . import semantics as T
 from .codegen import enabled_checks
+from .ranges import Ranges
 
 ANY = -1  # a location that may be any slot: conflicts with everything
 READERS = -2  # which threads are in an RCU read section (their depths)
@@ -149,40 +149,7 @@ class _Analysis:
         self.nslots = len(model.slots)
         self.enabled = enabled_checks(model, props)
         self.pools = {p.name: p for p in model.pools}
-
-    # ------------------------------------------------------------ value ranges
-    def range_of(self, e: ir.Expr) -> tuple[int, int] | None:
-        if isinstance(e, ir.Const):
-            return (e.value, e.value)
-        if isinstance(e, ir.Guarded):
-            return self.range_of(e.expr)
-        if isinstance(e, ir.Load):
-            if e.addr.terms:
-                return None
-            return self.slot_range(e.addr.base)
-        if isinstance(e, ir.Bin) and e.op in ("+", "-", "*"):
-            a, b = self.range_of(e.a), self.range_of(e.b)
-            if a is None or b is None:
-                return None
-            if e.op == "+":
-                return (a[0] + b[0], a[1] + b[1])
-            if e.op == "-":
-                return (a[0] - b[1], a[1] - b[0])
-            prods = [x * y for x in a for y in b]
-            return (min(prods), max(prods))
-        return None
-
-    def slot_range(self, slot: int) -> tuple[int, int] | None:
-        ty = self.m.slots[slot].ty
-        if isinstance(ty, T.BoolT):
-            return (0, 1)
-        if isinstance(ty, T.IntT) and ty.lo is not None and ty.hi is not None:
-            return (ty.lo, ty.hi)
-        if isinstance(ty, T.EnumT):
-            return (0, len(ty.members) - 1)
-        if isinstance(ty, T.RefT) and ty.pool in self.pools:
-            return (0, self.pools[ty.pool].size)
-        return None
+        self.ranges = Ranges(model)
 
     def slots_of(self, a: ir.Addr) -> list[int]:
         if not a.terms:
@@ -190,7 +157,7 @@ class _Analysis:
         ranges = []
         count = 1
         for k, e in a.terms:
-            r = self.range_of(e)
+            r = self.ranges.expr(e)
             if r is None:
                 return [ANY]
             ranges.append([k * v for v in range(r[0], r[1] + 1)])

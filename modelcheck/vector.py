@@ -35,10 +35,11 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from . import ir
-from . import semantics as T
 from .codegen import Compiled, enabled_checks
 from .explore import HOLDS, UNKNOWN, VIOLATED, Limits, Result, Stats, Violation, describe_blocked
+from .ir_text import format_expr
 from .por import Reduction
+from .ranges import Ranges, widest_in_model
 
 FORK = "fork" in multiprocessing.get_all_start_methods()
 CHUNK = 1 << 16  # frontier rows expanded together: bounds the working memory
@@ -61,36 +62,39 @@ class InternalError(Exception):
     """The bulk engine met a state it cannot represent: a bug, never a verdict."""
 
 
+INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
 def supported(model: ir.Model) -> str | None:
-    """None if the bulk engine can run the model, else why not."""
+    """None if the bulk engine can run the model, else why not.
+
+    The bulk engine computes in int64 and packs each slot into at most 63 bits of a word, so
+    it refuses a model unless the interval analysis (`ranges`) bounds every slot and every
+    intermediate value of its steps and invariants within int64; the per-state search,
+    which computes on unbounded ints, goes on with such models."""
     if model.uses_rcu or model.pools:
         return "pools and RCU are explored per state"
     if len(model.threads) > 255 or any(t.end_pc >= 1 << 16 for t in model.threads):
         return "more than 255 threads or 65,535 steps in a thread"
-    for s in model.slots:
-        if _range(model, s) is None:
+    if len(model.threads) > 63 and any(s.kind == "lock_readers" for s in model.slots):
+        return "an rwsem's reader mask needs more than 63 bits (more than 63 threads)"
+    ranges = Ranges(model)
+    for j, s in enumerate(model.slots):
+        r = ranges.slot(j)
+        if r is None:
             return f"slot {s.name} has no bounded range"
+        if r[0] < INT64[0] or r[1] > INT64[1] or (r[1] - r[0]).bit_length() > 63:
+            return f"slot {s.name} has a range [{r[0]}, {r[1]}] past 64-bit integers"
+    widest = widest_in_model(model)
+    if widest.magnitude < 0 or widest.magnitude > INT64[1]:
+        assert widest.expr is not None
+        return f"{format_expr(widest.expr)} can reach values past 64-bit integers"
     return None
 
 
-def _range(model: ir.Model, s: ir.Slot) -> tuple[int, int] | None:
-    if s.kind == "pc":
-        t = model.threads[s.thread]
-        return (0, t.end_pc)
-    if s.kind == "lock":
-        acquires = (op for t in model.threads for n in t.nodes for op in n.ops if isinstance(op, ir.Acquire))
-        sub = max((op.subclass for op in acquires), default=0)
-        return (0, (sub << ir.OWNER_BITS) | ir.OWNER_MASK)
-    if s.kind == "lock_readers":
-        return (0, (1 << len(model.threads)) - 1)
-    ty = s.ty
-    if isinstance(ty, T.BoolT):
-        return (0, 1)
-    if isinstance(ty, T.EnumT):
-        return (0, len(ty.members) - 1)
-    if isinstance(ty, T.IntT) and ty.lo is not None and ty.hi is not None:
-        return (ty.lo, ty.hi)
-    return None
+def _ranges(model: ir.Model) -> list[tuple[int, int] | None]:
+    r = Ranges(model)
+    return [r.slot(j) for j in range(len(model.slots))]
 
 
 # ---------------------------------------------------------------- packing
@@ -125,7 +129,7 @@ class Packing:
 
     @staticmethod
     def of(model: ir.Model) -> Packing:
-        ranges: list[tuple[int, int] | None] = [_range(model, s) for s in model.slots]
+        ranges = _ranges(model)
         for c, v in _constants(model).items():
             ranges[c] = (v, v)
         assert all(r is not None for r in ranges)
@@ -712,8 +716,10 @@ _BIN: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "&": np.bitwise_and,
     "|": np.bitwise_or,
     "^": np.bitwise_xor,
-    "<<": np.left_shift,
-    ">>": np.right_shift,
+    # counts are checked to lie in 0..64; by 64, the result fits in int64 only for 0 (`<<`)
+    # and is 0 or -1 (`>>`), as by 63, which numpy defines on every platform
+    "<<": lambda a, b: np.left_shift(a, np.clip(b, 0, 63)),
+    ">>": lambda a, b: np.right_shift(a, np.clip(b, 0, 63)),
 }
 
 
