@@ -149,7 +149,10 @@ def unreached(c: Compiled, cov: Coverage) -> list[Unreached]:
     per_thread: dict[str, list[Unreached]] = {}
     for t in c.model.threads:
         items: dict[tuple[str, int], list[str]] = {}
-        ends: list[Unreached] = []  # "thread t ends" sits at the declaration's line: listed last
+        # every end of the thread (its last line, a `return`) is one statement, "end of thread",
+        # listed last (it sits on the declaration's line)
+        finished = any(t.nodes[k].end for (ti, k) in cov.nodes if ti == t.index)
+        ends = [] if finished else [Unreached((t.name,), t.span.file, t.span.line, t.span.line, ("end of thread",))]
         ran = {(t.nodes[k].span, t.nodes[k].text) for (ti, k) in cov.nodes if ti == t.index}
         for n in t.nodes:
             if (t.index, n.id) in cov.nodes or (n.span, n.text) in ran:
@@ -159,7 +162,6 @@ def unreached(c: Compiled, cov: Coverage) -> list[Unreached]:
             if _always_fails(n):
                 continue  # BUG_ON's failing branch: its statement is covered by its condition
             if n.end:
-                ends.append(Unreached((t.name,), n.span.file, n.span.line, n.span.line, (n.text,)))
                 continue
             texts = items.setdefault((n.span.file, n.span.line), [])
             if n.text not in texts:
