@@ -149,13 +149,15 @@ def unreached(c: Compiled, cov: Coverage) -> list[Unreached]:
     per_thread: dict[str, list[Unreached]] = {}
     for t in c.model.threads:
         items: dict[tuple[str, int], list[str]] = {}
+        text = _statement_texts(t)
         # every end of the thread (its last line, a `return`) is one statement, "end of thread",
         # listed last (it sits on the declaration's line)
         finished = any(t.nodes[k].end for (ti, k) in cov.nodes if ti == t.index)
         ends = [] if finished else [Unreached((t.name,), t.span.file, t.span.line, t.span.line, ("end of thread",))]
-        ran = {(t.nodes[k].span, t.nodes[k].text) for (ti, k) in cov.nodes if ti == t.index}
+        # a statement of a proc inlined twice has a node per call: it ran if one of them did
+        ran = {(t.nodes[k].span, text[k]) for (ti, k) in cov.nodes if ti == t.index}
         for n in t.nodes:
-            if (t.index, n.id) in cov.nodes or (n.span, n.text) in ran:
+            if (t.index, n.id) in cov.nodes or (n.span, text[n.id]) in ran:
                 continue
             if not (n.ops or n.cond is not None or n.choices or n.end):
                 continue  # joins and labels: nothing runs there
@@ -164,8 +166,8 @@ def unreached(c: Compiled, cov: Coverage) -> list[Unreached]:
             if n.end:
                 continue
             texts = items.setdefault((n.span.file, n.span.line), [])
-            if n.text not in texts:
-                texts.append(n.text)
+            if text[n.id] not in texts:
+                texts.append(text[n.id])
         runs: list[Unreached] = []
         for (file, line), texts in sorted(items.items()):
             last = runs[-1] if runs else None
@@ -189,6 +191,19 @@ def unreached(c: Compiled, cov: Coverage) -> list[Unreached]:
         seen[key] = len(grouped)
         grouped.extend(runs)
     return grouped
+
+
+def _statement_texts(t: ir.ThreadIR) -> list[str]:
+    """Each node's statement text; the arms of a condition that run code of their own (local
+    assignments join the arm's node) are told apart: `if a == 1 (when false)`."""
+    out = [n.text for n in t.nodes]
+    for p in t.nodes:
+        if p.then is None or p.orelse is None:
+            continue
+        a, b = t.nodes[p.then], t.nodes[p.orelse]
+        if a.id != b.id and (a.span, a.text) == (b.span, b.text):
+            out[a.id], out[b.id] = f"{a.text} (when true)", f"{b.text} (when false)"
+    return out
 
 
 def _always_fails(n: ir.Node) -> bool:
