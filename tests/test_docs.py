@@ -8,6 +8,7 @@ written as ```text blocks in the document and are not checked here.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -71,3 +72,112 @@ def test_doc_example_checks(line: int, source: str, tmp_path: Path) -> None:
         f"  line {line + o.line} {o.params or 'defaults'}: expect {o.kind} {o.prop}: {o.verdict} - {o.detail}"
         for o in failed
     )
+
+
+# ---------------------------------------------------------------- stated outputs
+
+TIME = re.compile(r"\d+\.\d\d s\b")
+
+
+def _text_blocks(text: str) -> list[tuple[int, str, str]]:
+    """(line, block, the nearest ```spec block before it) for each ```text block that runs
+    `$ modelcheck`."""
+    out: list[tuple[int, str, str]] = []
+    lines = text.splitlines()
+    last_spec = ""
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        lang, start = m.group(2), i
+        j = i + 1
+        while not FENCE.match(lines[j]):
+            j += 1
+        body = "\n".join(lines[i + 1 : j]) + "\n"
+        if lang == "spec":
+            last_spec = body
+        elif lang == "text" and "$ modelcheck" in body:
+            out.append((start + 1, body, last_spec))
+        i = j + 1
+    return out
+
+
+def _commands(block: str, spec: str) -> tuple[dict[str, str], list[tuple[list[str], list[str]]]]:
+    """The files a block shows with `$ cat` (else: the spec before it, under the name the
+    commands use) and each `$ modelcheck` command with its stated output lines."""
+    files: dict[str, str] = {}
+    cmds: list[tuple[list[str], list[str]]] = []
+    current: list[str] | None = None
+    cat: str | None = None
+    for line in block.splitlines():
+        if line.startswith("$ cat "):
+            cat, current = line.split()[2], None
+            files[cat] = ""
+        elif line.startswith("$ modelcheck"):
+            cat, current = None, []
+            cmds.append((line.split()[2:], current))
+        elif cat is not None:
+            files[cat] += line + "\n"
+        elif current is not None:
+            current.append(line)
+    for argv, _ in cmds:
+        name = argv[-1]
+        files.setdefault(name, spec)
+    return files, cmds
+
+
+def _matches(expected: list[str], actual: list[str]) -> bool:
+    """The stated lines appear in order from the first line on; a `...` line stands for any
+    lines (the output may go on after the last stated line)."""
+    segments: list[list[str]] = [[]]
+    while expected and not expected[-1].strip():
+        expected = expected[:-1]
+    for line in expected:
+        if line.strip() == "...":
+            segments.append([])
+        else:
+            segments[-1].append(line.rstrip())
+    pos = 0
+    for k, seg in enumerate(segments):
+        if not seg:
+            continue
+        anchored = k == 0
+        found = -1
+        for p in range(pos, len(actual) - len(seg) + 1):
+            if actual[p : p + len(seg)] == seg:
+                found = p
+                break
+            if anchored:
+                break
+        if found < 0:
+            return False
+        pos = found + len(seg)
+    return True
+
+
+OUTPUTS = _text_blocks(DOC.read_text(encoding="utf-8"))
+
+
+def test_the_document_states_outputs() -> None:
+    assert len(OUTPUTS) >= 8
+
+
+@pytest.mark.parametrize(("line", "block", "spec"), OUTPUTS, ids=[f"line-{ln}" for ln, _, _ in OUTPUTS])
+def test_doc_stated_output_matches(
+    line: int, block: str, spec: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelcheck.cli import main
+
+    files, cmds = _commands(block, spec)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    for argv, expected in cmds:
+        out, err = io.StringIO(), io.StringIO()
+        main(argv, out, err)
+        actual = [TIME.sub("0.00 s", x).rstrip() for x in (out.getvalue() + err.getvalue()).splitlines()]
+        assert _matches(expected, actual), (
+            f"docs/language.md:{line}: `modelcheck {' '.join(argv)}` prints\n" + "\n".join(actual)
+        )
