@@ -1,4 +1,5 @@
-"""Every ```spec example in docs/language.md is a complete spec that checks.
+"""Every ```spec example in docs/*.md is a complete spec that checks, and every output a
+document states for a `$ modelcheck` command is what the command prints.
 
 Each block is written to its own file and must load without diagnostics
 (`api.load`); if it has `expect` clauses, every expectation must pass under
@@ -20,6 +21,7 @@ from modelcheck.diagnostics import SpecError
 from .conftest import ROOT
 
 DOC = ROOT / "docs" / "language.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
 FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
 
 
@@ -47,8 +49,8 @@ def _spec_blocks(text: str) -> list[tuple[int, str]]:
     return blocks
 
 
-BLOCKS = _spec_blocks(DOC.read_text(encoding="utf-8"))
-IDS = [f"block-{k}-line-{line}" for k, (line, _) in enumerate(BLOCKS, 1)]
+BLOCKS = [(f"docs/{d.name}:{line}", src) for d in DOCS for line, src in _spec_blocks(d.read_text(encoding="utf-8"))]
+IDS = [f"block-{k}-{where.removeprefix('docs/')}" for k, (where, _) in enumerate(BLOCKS, 1)]
 
 
 def test_the_document_has_examples() -> None:
@@ -56,20 +58,20 @@ def test_the_document_has_examples() -> None:
 
 
 @pytest.mark.parametrize(("line", "source"), BLOCKS, ids=IDS)
-def test_doc_example_checks(line: int, source: str, tmp_path: Path) -> None:
-    path = tmp_path / f"language_md_line_{line}.spec"
+def test_doc_example_checks(line: str, source: str, tmp_path: Path) -> None:
+    path = tmp_path / "example.spec"
     path.write_text(source, encoding="utf-8")
     try:
         _, checked, _ = api.load(str(path))
     except SpecError as exc:
-        pytest.fail(f"docs/language.md:{line}: the example does not check:\n{exc.render()}")
-    assert checked.threads, f"docs/language.md:{line}: an example must declare a thread"
+        pytest.fail(f"{line}: the example does not check:\n{exc.render()}")
+    assert checked.threads, f"{line}: an example must declare a thread"
     if not checked.expects:
         return
     outcomes = api.test_spec(str(path))
     failed = [o for o in outcomes if not o.passed]
-    assert not failed, f"docs/language.md:{line}: expectations failed:\n" + "\n".join(
-        f"  line {line + o.line} {o.params or 'defaults'}: expect {o.kind} {o.prop}: {o.verdict} - {o.detail}"
+    assert not failed, f"{line}: expectations failed:\n" + "\n".join(
+        f"  example line {o.line} {o.params or 'defaults'}: expect {o.kind} {o.prop}: {o.verdict} - {o.detail}"
         for o in failed
     )
 
@@ -157,16 +159,16 @@ def _matches(expected: list[str], actual: list[str]) -> bool:
     return True
 
 
-OUTPUTS = _text_blocks(DOC.read_text(encoding="utf-8"))
+OUTPUTS = [(f"docs/{d.name}:{ln}", b, sp) for d in DOCS for ln, b, sp in _text_blocks(d.read_text(encoding="utf-8"))]
 
 
 def test_the_document_states_outputs() -> None:
     assert len(OUTPUTS) >= 8
 
 
-@pytest.mark.parametrize(("line", "block", "spec"), OUTPUTS, ids=[f"line-{ln}" for ln, _, _ in OUTPUTS])
+@pytest.mark.parametrize(("line", "block", "spec"), OUTPUTS, ids=[w.removeprefix("docs/") for w, _, _ in OUTPUTS])
 def test_doc_stated_output_matches(
-    line: int, block: str, spec: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    line: str, block: str, spec: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from modelcheck.cli import main
 
@@ -178,6 +180,4 @@ def test_doc_stated_output_matches(
         out, err = io.StringIO(), io.StringIO()
         main(argv, out, err)
         actual = [TIME.sub("0.00 s", x).rstrip() for x in (out.getvalue() + err.getvalue()).splitlines()]
-        assert _matches(expected, actual), (
-            f"docs/language.md:{line}: `modelcheck {' '.join(argv)}` prints\n" + "\n".join(actual)
-        )
+        assert _matches(expected, actual), f"{line}: `modelcheck {' '.join(argv)}` prints\n" + "\n".join(actual)
