@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ir
+from . import coverage, ir
 from . import semantics as T
 from . import syntax as S
 from .check import PROPERTY_KINDS, check, param_domain
@@ -208,6 +208,8 @@ class ExpectOutcome:
     verdict: str
     detail: str
     stats: Stats
+    # an `expect holds` that passed although none of its property's checks was evaluated
+    vacuous: bool = False
 
 
 def param_settings(spec: S.Spec) -> list[dict[str, str]]:
@@ -262,9 +264,18 @@ def test_spec(path: str, limits: Limits | None = None) -> list[ExpectOutcome]:
             compiled = compile_model(model, props)
             result = search(model, compiled, props, limits or Limits(), "explicit", 0)
             shown = {n: v for n, v in model.params if n in setting}
+            vacuous = False
             if ex.kind == "holds":
                 passed = result.verdict in (HOLDS, "PROVED")
                 detail = "" if passed else _why(result)
+                cov = result.coverage
+                if passed and cov is not None and coverage.vacuous(compiled, cov, ex.prop):
+                    vacuous = True
+                    what = f"no check of {ex.prop}" if ex.prop else "none of the spec's properties"
+                    detail = f"vacuous: {what} was ever evaluated"
+                elif passed and cov is not None and cov.unevaluated:
+                    n = len(cov.unevaluated)
+                    detail = f"{n} check{'s' if n > 1 else ''} never evaluated (see modelcheck check)"
             else:
                 v = result.violation
                 passed = result.verdict == VIOLATED and v is not None and (not ex.prop or ex.prop in (v.kind, v.name))
@@ -274,7 +285,9 @@ def test_spec(path: str, limits: Limits | None = None) -> list[ExpectOutcome]:
                     if result.violation and result.violation.path:
                         detail += f" ({len(result.violation.path)} steps)"
             outcomes.append(
-                ExpectOutcome(path, shown, ex.kind, ex.prop, ex.span.line, passed, result.verdict, detail, result.stats)
+                ExpectOutcome(
+                    path, shown, ex.kind, ex.prop, ex.span.line, passed, result.verdict, detail, result.stats, vacuous
+                )
             )
     return outcomes
 

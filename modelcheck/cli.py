@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("paths", nargs="+")
     t.add_argument("--max-states", type=int, metavar="N")
     t.add_argument("--timeout", type=float, metavar="SECONDS")
+    t.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail an `expect holds` whose property was never evaluated (VACUOUS)",
+    )
     r = sub.add_parser("replay", help="re-execute a saved trace and confirm its violation")
     r.add_argument("trace")
     d = sub.add_parser("dump", help="print a pipeline stage (ast, ir, code)")
@@ -176,7 +181,7 @@ def _spec_files(paths: list[str]) -> list[str]:
 
 def _test(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     limits = Limits(args.max_states, None, args.timeout)
-    passed = failed = errors = 0
+    passed = failed = errors = vacuous = 0
     files = _spec_files(args.paths)
     if not files:
         raise _UsageError("modelcheck test: error: no .spec files found")
@@ -193,14 +198,22 @@ def _test(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         for o in outcomes:
             setting = " ".join(f"{k}={v}" for k, v in o.params.items())
             what = f"expect {o.kind}" + (f" {o.prop}" if o.prop else "")
-            mark = "PASS " if o.passed else "FAIL "
+            ok = o.passed and not (o.vacuous and args.strict)
+            mark = ("VACUOUS " if o.vacuous else "PASS ") if ok else "FAIL "
             stdout.write(
                 f"{mark}{f}:{o.line} [{setting or 'defaults'}] {what}: {o.verdict}, "
                 f"{o.stats.states:,} states, {o.stats.seconds:.2f} s" + (f" - {o.detail}" if o.detail else "") + "\n"
             )
-            passed += o.passed
-            failed += not o.passed
-    stdout.write(f"{passed} passed, {failed} failed" + (f", {errors} errors" if errors else "") + "\n")
+            passed += ok
+            failed += not ok
+            vacuous += o.vacuous and ok
+    stdout.write(
+        f"{passed} passed"
+        + (f" ({vacuous} vacuous)" if vacuous else "")
+        + f", {failed} failed"
+        + (f", {errors} errors" if errors else "")
+        + "\n"
+    )
     if errors:
         return EXIT_INPUT
     return EXIT_HOLDS if failed == 0 else EXIT_VIOLATED

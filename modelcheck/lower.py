@@ -513,6 +513,7 @@ class _Lowerer:
             node = self.nodes[nxt]
         values[t.pc_slot] = t.yields.index(node.id) if not node.end else len(t.yields)
         self.slots = [dataclasses.replace(s, init=v) for s, v in zip(self.slots, values, strict=True)]
+        t.prerun = tuple(sorted(seen))
         return True
 
     def prerunnable(self, op: ir.Op, thread: int) -> bool:

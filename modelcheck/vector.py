@@ -22,6 +22,7 @@ without a bounded range); such models stay with the per-state search.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import mmap
 import multiprocessing
@@ -36,6 +37,7 @@ import numpy as np
 
 from . import ir
 from .codegen import Compiled, enabled_checks
+from .coverage import Coverage
 from .explore import HOLDS, UNKNOWN, VIOLATED, Limits, Result, Stats, Violation, describe_blocked
 from .ir_text import format_expr
 from .por import Reduction
@@ -433,6 +435,23 @@ class _Steps:
         self.spin_slots = [lk.addr for lk in self.m.locks if lk.kind == "spinlock"]
         self.nslots = len(self.m.slots)
         self.has_invariants = any(inv.error in self.enabled for inv in self.m.invariants)
+        # coverage: the nodes some row executed, the sites some live row evaluated
+        self.nodes_hit: set[tuple[int, int]] = set()
+        self.sites_hit: set[int] = set()
+
+    def hit_site(self, err: int, live: np.ndarray) -> None:
+        if err not in self.sites_hit and live.any():
+            self.sites_hit.add(err)
+
+    def hit_node(self, t: ir.ThreadIR, nid: int, r: _Rows) -> None:
+        if (t.index, nid) not in self.nodes_hit and (r.err < 0).any():
+            self.nodes_hit.add((t.index, nid))
+
+    def take_marks(self) -> tuple[set[tuple[int, int]], set[int]]:
+        """The coverage marks since the last call."""
+        out = self.nodes_hit, self.sites_hit
+        self.nodes_hit, self.sites_hit = set(), set()
+        return out
 
     # ------------------------------------------------------------ expressions
     def addr(self, a: ir.Addr, r: _Rows, live: np.ndarray) -> np.ndarray | int:
@@ -477,6 +496,7 @@ class _Steps:
             return _BIN[op](a, b).astype(np.int64)
         if isinstance(e, ir.Guarded):
             if e.error in self.enabled:
+                self.hit_site(e.error, live)
                 cond = self.ev(e.cond, r, live) != 0
                 self.fail(r, live & ~cond, e.error)
             return self.ev(e.expr, r, live)
@@ -512,6 +532,7 @@ class _Steps:
         node = t.nodes[t.yields[pc]]
         r = _Rows(s, rows)
         if node.choices:
+            self.hit_node(t, node.id, r)
             for k, ch in enumerate(node.choices):
                 b = r.take(np.ones(len(rows), bool))
                 self.cont(t, ch, b, False, k)
@@ -545,6 +566,7 @@ class _Steps:
             self.emit(t, r, self.pcs[nid], branch)
             return
         if node.end:
+            self.hit_node(t, nid, r)
             self.thread_end(t, r)
             self.emit(t, r, t.end_pc, branch)
             return
@@ -559,6 +581,7 @@ class _Steps:
                 r = self.settle(r, branch)
                 r = self.guard(t, ops[k], r)
                 ops = ops[k + 1 :]
+        self.hit_node(t, nid, r)
         for op in ops:
             self.op(t, op, r)
         r = self.settle(r, branch)
@@ -614,8 +637,11 @@ class _Steps:
         go = ~blocked | (r.err >= 0)  # a failing address is reported, not waited on
         r = r.take(go)
         mine, a = mine[go], a if isinstance(a, int) else a[go]
+        if held_err in self.enabled:
+            self.hit_site(held_err, r.err < 0)
         self.fail(r, mine, held_err)
         if op.kind != "spinlock" and sleep_err in self.enabled:
+            self.hit_site(sleep_err, r.err < 0)
             self.fail(r, self.spin_held(r, me), sleep_err)
         live = r.err < 0
         if self.lock_order:
@@ -657,6 +683,7 @@ class _Steps:
             self.store(r, a, value)
         elif isinstance(op, ir.Check):
             if op.error in self.enabled:
+                self.hit_site(op.error, live)
                 self.fail(r, live & (self.ev(op.cond, r, live) == 0), op.error)
         elif isinstance(op, ir.TryAcquire):
             a = self.addr(op.addr, r, live)
@@ -670,6 +697,8 @@ class _Steps:
                 self.store(r, a + 1, np.where(free, self.load(r, a + 1) | bit, self.load(r, a + 1)))
             self.store(r, self.addr(op.dest, r, live), free.astype(np.int64))
         elif isinstance(op, ir.Release):
+            if op.error in self.enabled:
+                self.hit_site(op.error, live)
             a = self.addr(op.addr, r, live)
             if op.mode == "w":
                 if op.error in self.enabled:
@@ -688,6 +717,7 @@ class _Steps:
         for addr, err in t.end_errors:
             if err not in self.enabled or addr < 0:
                 continue
+            self.hit_site(err, r.err < 0)
             bad = (r.col(addr) & ir.OWNER_MASK) == me
             if locks[addr].kind == "rwsem":
                 bad |= ((r.col(addr + 1) >> t.index) & 1) == 1
@@ -751,9 +781,12 @@ def continue_search(
     expands chunks ahead while this process stores their successors."""
     search = _Search(c, h, limits, progress, reduction)
     try:
-        return search.run()
+        result = search.run()
     finally:
         search.close()
+    if result.verdict in (HOLDS, UNKNOWN):
+        return dataclasses.replace(result, coverage=search.coverage(result.verdict == HOLDS))
+    return result
 
 
 @dataclass
@@ -769,6 +802,7 @@ class _Expanded:
     error: tuple[int, int, int, int] | None  # (row, thread, branch, error id): the first
     stuck: int | None  # a deadlocked row
     edges: list[tuple[tuple[str, str], tuple[int, int]]]  # lock-order edges seen first here
+    marks: tuple[set[tuple[int, int]], set[int]]  # coverage: nodes executed, sites evaluated
 
 
 class _Worker:
@@ -837,6 +871,16 @@ class _Search:
         self.end = np.array([t.end_pc for t in m.threads])
         self.pc_cols = [t.pc_slot for t in m.threads]
         self.worker: _Worker | None = None
+        self.nodes_hit: set[tuple[int, int]] = set()
+        self.sites_hit: set[int] = set()
+
+    def covered(self, marks: tuple[set[tuple[int, int]], set[int]]) -> None:
+        self.nodes_hit |= marks[0]
+        self.sites_hit |= marks[1]
+
+    def coverage(self, complete: bool) -> Coverage:
+        """What the bulk search executed and evaluated (raw: `explore` adds its own part)."""
+        return Coverage(frozenset(self.nodes_hit), frozenset(self.sites_hit), complete)
 
     def stats(self) -> Stats:
         return Stats(self.store.n, self.transitions, self.depth, time.monotonic() - self.t0)
@@ -880,6 +924,7 @@ class _Search:
             error,
             int(np.nonzero(stuck)[0][0]) if stuck.any() and self.c.check_deadlock else None,
             list(self.c.lock_edges.items())[known:],
+            steps.take_marks(),
         )
 
     def close(self) -> None:
@@ -911,6 +956,7 @@ class _Search:
                         break
                     lo, hi, level = chunk
                     x = self.expand(store.span(lo, hi))
+                self.covered(x.marks)
                 self.depth = level
                 if limits.max_depth is not None and level >= limits.max_depth:
                     return Result(
@@ -929,6 +975,7 @@ class _Search:
                     self.transitions += len(kept)
                     if self.steps.has_invariants and new.any():
                         bad = self.steps.invariant(self.pk.unpack(x.key[:, kept[new]]))
+                        self.covered(self.steps.take_marks())
                         hit = np.nonzero(bad >= 0)[0]
                         if hit.size:
                             bad_state = (int(ids[new][hit[0]]), int(bad[hit[0]]))
