@@ -5,6 +5,8 @@ is one `d_step` of the Promela model, so SPIN with its reduction off (`-DNOREDUC
 stores one state per modelcheck state, plus one per distinct violated check:
 
 - The state is one global array `S`, the slot vector; `err` is 0 in every real state.
+  `init` sets the initial values and starts every process in one atomic sequence, so
+  SPIN stores one state (the one before it) that modelcheck does not have.
 - Each thread instance is an `active proctype` looping over one `d_step` per pc (and per
   `choose` branch); the option's guard is `S[pc] == k` and whether the step can move (a
   failing step moves). The thread's Promela control state never changes, so it adds
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from functools import partial
 
 from . import ir
 from . import semantics as T
@@ -215,15 +218,15 @@ class _Ranges:
 
     def fits(self, e: ir.Expr, where: str) -> None:
         """Raise NotTranslatable unless `e` and all its parts stay within 32 bits."""
-        lo, hi = self.expr(e)
-        if lo is None or hi is None or lo < INT_MIN or hi > INT_MAX:
-            raise NotTranslatable(f"{where}: a value may not fit in 32 bits")
+        for sub in _children(e):
+            self.fits(sub, where)
         if isinstance(e, ir.Bin) and e.op in ("<<", ">>"):
             blo, bhi = self.expr(e.b)
             if blo is None or bhi is None or blo < 0 or bhi > 30:
                 raise NotTranslatable(f"{where}: a shift count may lie outside 0..30")
-        for sub in _children(e):
-            self.fits(sub, where)
+        lo, hi = self.expr(e)
+        if lo is None or hi is None or lo < INT_MIN or hi > INT_MAX:
+            raise NotTranslatable(f"{where}: a value may not fit in 32 bits")
 
 
 def _bits(x: int) -> int:
@@ -318,8 +321,11 @@ class _Gen:
     def on(self, err: int) -> bool:
         return err in self.enabled
 
-    def emit(self, line: str) -> None:
+    def emit(self, line: str, k: Callable[[], None] | None = None) -> None:
+        """Emit one line of Promela; then go on with `k`, if given."""
         self.lines.append("  " * self.ind + line)
+        if k is not None:
+            k()
 
     # ------------------------------------------------------------ expressions
     def addr(self, a: ir.Addr) -> str:
@@ -424,7 +430,7 @@ class _Gen:
                 self.errcode(x)
                 first = False
             else:
-                self._when("ee == 0", lambda x=x: self.errcode(x))  # type: ignore[misc]
+                self._when("ee == 0", partial(self.errcode, x))
 
     def _when(self, cond: str, body: Callable[[], None]) -> None:
         self.emit("if")
@@ -491,7 +497,7 @@ class _Gen:
         inits = "; ".join(f"S[{i}] = {s.init}" for i, s in enumerate(m.slots) if s.init != 0)
         # `init` sets the initial values (an array declaration has one value for all elements)
         # and starts the processes in one atomic sequence: SPIN stores one state before it
-        start = ([f"d_step {{ {inits} }}"] if inits else []) + [f"run {p}()" for p in procs]
+        start = ([f"d_step {{ {inits} }}"] if inits else []) + [f"run {p}()" for p in procs] or ["skip"]
         self.emit("init { atomic { " + "; ".join(start) + " } }")
         return "\n".join(out + self.lines) + "\n"
 
@@ -505,7 +511,7 @@ class _Gen:
                 if node.ops:
                     raise NotTranslatable(f"{node.span}: a choose node with operations")
                 for c in node.choices:
-                    self.option(f"S[{t.pc_slot}] == {pc}", lambda c=c: self.cont(t, c, ()))  # type: ignore[misc]
+                    self.option(f"S[{t.pc_slot}] == {pc}", partial(self.cont, t, c, ()))
                 continue
             ops = list(node.ops)
             k = 0
@@ -517,14 +523,9 @@ class _Gen:
                 rest = ops[k + 1 :]
                 enabled = self.enabled_expr(t, pre, guard)
                 cond = f"S[{t.pc_slot}] == {pc}" + (f" && ({enabled})" if enabled != "1" else "")
-                self.option(
-                    cond,
-                    lambda pre=pre, guard=guard, rest=rest, node=node: self.run_ops(  # type: ignore[misc]
-                        t, pre, lambda: self.blocking(t, guard, lambda: self.run_ops(t, rest, lambda: self.after(t, node)))
-                    ),
-                )
+                self.option(cond, partial(self.guarded_step, t, pre, guard, rest, node))
             else:
-                self.option(f"S[{t.pc_slot}] == {pc}", lambda node=node: self.start(t, node))  # type: ignore[misc]
+                self.option(f"S[{t.pc_slot}] == {pc}", partial(self.start, t, node))
         self.ind -= 1
         self.emit("od")
         self.ind -= 1
@@ -536,6 +537,11 @@ class _Gen:
         body()
         self.ind -= 1
         self.emit("}")
+
+    def guarded_step(self, t: ir.ThreadIR, pre: list[ir.Check], guard: ir.Op, rest: list[ir.Op], node: ir.Node) -> None:
+        """A step that starts with checks and a blocking operation (the option's guard lets it move)."""
+        after = partial(self.after, t, node)
+        self.run_ops(t, list(pre), lambda: self.blocking(t, guard, lambda: self.run_ops(t, rest, after)))
 
     def start(self, t: ir.ThreadIR, node: ir.Node) -> None:
         """A step that cannot block: the yield node's operations and on."""
@@ -652,9 +658,7 @@ class _Gen:
                 else:
                     free, take = "S[aa] == 0", f"S[aa + 1] = S[aa + 1] | {bit}"
                 self.emit(f"if :: ({free}) -> {take}; cc = 1 :: else -> cc = 0 fi;")
-                self.checked(
-                    [x for _, x in op.dest.terms], lambda: (self.emit(f"S[{self.addr(op.dest)}] = cc;"), k())[1]
-                )
+                self.checked([x for _, x in op.dest.terms], partial(self.emit, f"S[{self.addr(op.dest)}] = cc;", k))
 
             self.checked([ir.Load(op.addr)], attempt)
         elif isinstance(op, ir.Release):
@@ -749,7 +753,7 @@ class _Gen:
                 self.emit("fi;")
                 self.ind -= 1
             self.emit("fi;")
-            self.checked([x for _, x in op.dest.terms], lambda: (self.emit(f"S[{self.addr(op.dest)}] = cc;"), k())[1])
+            self.checked([x for _, x in op.dest.terms], partial(self.emit, f"S[{self.addr(op.dest)}] = cc;", k))
         else:
             raise NotTranslatable(f"{op!r} in the middle of a step")
 
@@ -838,16 +842,10 @@ class _Gen:
             bad = self._any([self.fails(inv.expr), f"!{self.val(inv.expr)}"])
             assert bad is not None
 
-            def body(inv: ir.InvariantIR = inv) -> None:
-                self.emit("ee = 0;")
-                self._seq([inv.expr])
-                self.emit(f"if :: ee == 0 -> ee = {inv.error + 1} :: else -> skip fi;")
-                self.emit("fail();")
-
-            options.append((f"err == 0 && ({bad})", body))
+            options.append((f"err == 0 && ({bad})", partial(self.invariant_failure, inv)))
         if self.deadlock:
             code = len(self.m.errors) + 1
-            options.append((self.deadlocked(), lambda: (self.emit(f"ee = {code};"), self.emit("fail();"))[0]))
+            options.append((self.deadlocked(), partial(self.emit, f"ee = {code}; fail();")))
         if not options:
             return False
         self.emit("proctype monitor() {")
@@ -859,6 +857,13 @@ class _Gen:
         self.emit("od")
         self.emit("}")
         return True
+
+    def invariant_failure(self, inv: ir.InvariantIR) -> None:
+        """Fail with the invariant's own error, or with the check that failed while evaluating it."""
+        self.emit("ee = 0;")
+        self._seq([inv.expr])
+        self.emit(f"if :: ee == 0 -> ee = {inv.error + 1} :: else -> skip fi;")
+        self.emit("fail();")
 
     def deadlocked(self) -> str:
         """No thread and no RCU callback can move, and some thread has not finished."""
@@ -894,9 +899,8 @@ class _Gen:
         self.ind += 1
         self.emit("do")
         for s in objs:
-            self.option(f"S[{s}] == 2 && S[{s + 1}] == 0", lambda s=s: self.emit(f"S[{s}] = 3;"))  # type: ignore[misc]
+            self.option(f"S[{s}] == 2 && S[{s + 1}] == 0", partial(self.emit, f"S[{s}] = 3;"))
         self.ind -= 1
         self.emit("od")
         self.emit("}")
         return True
-

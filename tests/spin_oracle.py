@@ -81,9 +81,7 @@ def spin_check(model: ir.Model, props: Collection[str] | None = None) -> SpinRes
     if m is None or m.group(1) != "0":
         raise AssertionError(f"pan reported its own errors (a translation bug):\n{out}")
     codes = frozenset(int(x) for x in re.findall(r"^MCERR (-?\d+)$", out, re.M))
-    names = frozenset(
-        "deadlock" if c == pm.deadlock_code else model.errors[c].name for c in codes
-    )
+    names = frozenset("deadlock" if c == pm.deadlock_code else model.errors[c].name for c in codes)
     stored = int(_field(r"(\d+) states, stored", out))
     transitions = int(_field(r"(\d+) transitions", out))
     return SpinResult(names, codes, stored - 1 - len(codes), stored, transitions, exact, pm.unchecked, build)

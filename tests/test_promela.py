@@ -1,0 +1,248 @@
+"""SPIN as an independent oracle for modelcheck (modelcheck/promela.py, tests/spin_oracle.py).
+
+Every spec of specs/ and of the corpus (each param setting, sampled in the fast suite) and
+random specs either translate to Promela or raise NotTranslatable with a reason. For the
+translated ones, SPIN without reduction and the reference semantics agree on the violated
+properties and on the number of states, and modelcheck's default search (with reduction)
+agrees with both on the verdict. A summary line (compared, skipped and why, count-exact)
+is printed at the end of the module.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from modelcheck import api, ir
+from modelcheck.check import check
+from modelcheck.cli import main
+from modelcheck.codegen import compile_model
+from modelcheck.explore import HOLDS, Limits, explore
+from modelcheck.lower import lower
+from modelcheck.parse import parse
+from modelcheck.promela import NotTranslatable, to_promela, translate
+
+from .conftest import CORPUS, ROOT
+from .spin_oracle import require_spin, spin_check
+from .test_differential import specs as random_specs
+
+SUMMARY: Counter[str] = Counter()
+MAX_STATES = 200_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _summary(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and SUMMARY:
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(SUMMARY.items()))
+        reporter.write_line(f"\nSPIN oracle: {parts}")
+
+
+def _reference(model: ir.Model) -> tuple[frozenset[str], int | None]:
+    """The violated properties (lock_order aside) and the state count of the full graph."""
+    try:
+        from modelcheck.reference import reference_check
+    except ImportError:  # until the reference semantics is on main: the explicit search, no reduction
+        result = explore(compile_model(model, None), Limits(max_states=MAX_STATES), bulk_after=None)
+        if result.verdict == HOLDS:
+            return frozenset(), result.stats.states
+        assert result.violation is not None
+        return frozenset({result.violation.name}), None
+    ref = reference_check(model, None, max_states=MAX_STATES)
+    assert ref.complete, "too big for the oracle test"
+    return frozenset(ref.shortest) - {"lock_order"}, len(ref.states)
+
+
+def assert_model_agrees(model: ir.Model, label: str) -> None:
+    """SPIN, the reference and modelcheck's default search agree on `model` (or it is skipped, counted)."""
+    require_spin()
+    try:
+        spin = spin_check(model)
+    except NotTranslatable as exc:
+        SUMMARY[f"skipped ({exc.reason.split(':')[-1].strip()})"] += 1
+        return
+    SUMMARY["compared"] += 1
+    violated, states = _reference(model)
+    try:
+        import modelcheck.reference  # noqa: F401
+
+        assert spin.violated == violated, f"{label}: SPIN {sorted(spin.violated)}, reference {sorted(violated)}"
+    except ImportError:
+        if violated:
+            assert violated <= spin.violated, f"{label}: SPIN {sorted(spin.violated)}, explore {sorted(violated)}"
+        else:
+            assert not spin.violated, f"{label}: SPIN {sorted(spin.violated)}, explore HOLDS"
+    if spin.exact and states is not None:
+        SUMMARY["count-exact"] += 1
+        assert spin.states == states, f"{label}: SPIN {spin.states} states, modelcheck {states}"
+    # the default search (partial-order reduction) must reach the same verdict
+    reduced = api.search(model, compile_model(model, None), None, Limits(max_states=MAX_STATES))
+    spin_says = "VIOLATED" if spin.violated else HOLDS
+    if reduced.verdict == "VIOLATED" and reduced.violation is not None and reduced.violation.name == "lock_order":
+        return  # SPIN does not check lock_order; what else is violated is hidden behind it
+    assert reduced.verdict == spin_says, f"{label}: default search {reduced.verdict}, SPIN {spin_says}"
+
+
+def assert_spin_agrees(text: str, file: str = "random.spec") -> None:
+    """Parse, check and lower `text`; SPIN and modelcheck must agree on it (see assert_model_agrees)."""
+    model = lower(check(parse(text, file)))
+    assert_model_agrees(model, f"{file}:\n{text}")
+
+
+# ---------------------------------------------------------------- the spec corpus
+
+
+def _corpus() -> list[tuple[Path, dict[str, str]]]:
+    out = []
+    paths = sorted((ROOT / "specs").glob("*.spec"))
+    paths += sorted((CORPUS / "ok").glob("*.spec")) + sorted((CORPUS / "violation").glob("*.spec"))
+    for path in paths:
+        settings_ = api.param_settings(api.read_spec(str(path))) or [{}]
+        # the first and the last setting: the extremes of each param
+        for defines in {repr(d): d for d in (settings_[0], settings_[-1])}.values():
+            out.append((path, defines))
+    return out
+
+
+CORPUS_CASES = _corpus()
+FAST = {
+    "remap",
+    "alloc_reuse",
+    "free_rcu_readers",
+    "rwsem_sharing",
+    "semaphore_choose",
+    "deadlock_abba",
+    "uaf_free_rcu_no_reader",
+    "misuse_sync_rcu_under_spinlock",
+    "null_deref",
+    "reg_choose_failing_branch",
+    "rcu_synchronize",
+}
+
+
+def _case_id(case: tuple[Path, dict[str, str]]) -> str:
+    path, defines = case
+    return path.stem + "".join(f"-{k}={v}" for k, v in defines.items())
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, marks=() if c[0].stem in FAST else (pytest.mark.slow,), id=_case_id(c)) for c in CORPUS_CASES],
+)
+def test_spin_agrees_on_the_corpus(case: tuple[Path, dict[str, str]]) -> None:
+    path, defines = case
+    _, _, model = api.load(str(path), defines)
+    assert_model_agrees(model, _case_id(case))
+
+
+@pytest.mark.parametrize("case", CORPUS_CASES, ids=[_case_id(c) for c in CORPUS_CASES])
+def test_every_corpus_spec_translates_or_says_why(case: tuple[Path, dict[str, str]]) -> None:
+    path, defines = case
+    _, _, model = api.load(str(path), defines)
+    try:
+        text = to_promela(model)
+    except NotTranslatable as exc:
+        assert exc.reason
+        return
+    assert text.count("proctype t") == sum(1 for t in model.threads if t.yields)
+
+
+# ---------------------------------------------------------------- random specs
+
+
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(random_specs())
+def test_spin_agrees_on_random_specs(text: str) -> None:
+    assert_spin_agrees(text)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(random_specs())
+def test_spin_agrees_on_random_specs_long(text: str) -> None:
+    assert_spin_agrees(text)
+
+
+# ---------------------------------------------------------------- the translation
+
+
+def _model(text: str) -> ir.Model:
+    return lower(check(parse(text, "t.spec")))
+
+
+def test_values_past_32_bits_are_not_translated() -> None:
+    model = _model("shared a: int[0..3] = 2\nshared x: int[0..3] = 0\nthread t { x = (a * 100000) * (a * 100000) }\n")
+    with pytest.raises(NotTranslatable, match="32 bits"):
+        translate(model)
+
+
+def test_a_shift_count_that_may_be_negative_is_not_translated() -> None:
+    model = _model("shared x: int[-2..2] = 0\nshared y: int[0..3] = 0\nthread t { y = 1 << x }\n")
+    with pytest.raises(NotTranslatable, match="shift count"):
+        translate(model)
+
+
+def test_lock_order_is_reported_as_not_checked() -> None:
+    model = _model("lock a: spinlock\nthread t { spin_lock(a)\n spin_unlock(a) }\n")
+    assert translate(model).unchecked == ("lock_order",)
+    assert translate(model, ["deadlock"]).unchecked == ()
+
+
+def test_thread_end_adds_no_state() -> None:
+    """Three states (before, between and after the two steps): SPIN stores exactly those."""
+    require_spin()
+    model = _model("shared x: int[0..2] = 0\nthread t { x = 1\n x = 2 }\n")
+    spin = spin_check(model)
+    assert (spin.states, spin.violated, spin.exact) == (3, frozenset(), True)
+
+
+def test_a_failing_step_has_no_successor_and_each_property_is_named() -> None:
+    require_spin()
+    text = (
+        "shared x: int[0..2] = 0\n"
+        "thread t { x = 1\n assert one: x == 2\n x = 2 }\n"
+        "thread u { await x == 2 }\n"
+        "invariant small: x < 2\n"
+    )
+    spin = spin_check(_model(text))
+    # x = 0 and x = 1: the assert fails in t's second step, so x = 2 (and u's end) is never
+    # reached; no state is a deadlock, since t can always move (to its failure)
+    assert spin.violated == {"one"}
+    assert spin.states == 2
+
+
+def test_selected_properties_only() -> None:
+    require_spin()
+    text = "shared x: int[0..2] = 0\nthread t { x = 1\n assert one: x == 2 }\ninvariant zero: x == 0\n"
+    assert spin_check(_model(text), ["zero"]).violated == {"zero"}
+    assert spin_check(_model(text), ["one"]).violated == {"one"}
+
+
+def test_cli_exports_promela(tmp_path: Path) -> None:
+    spec = tmp_path / "a.spec"
+    spec.write_text("shared x: int[0..2] = 0\nthread t { x = 1 }\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["export", "--promela", str(spec), "-o", str(tmp_path / "a.pml")], out, err) == 0, err.getvalue()
+    assert "proctype t0()" in (tmp_path / "a.pml").read_text()
+    out = io.StringIO()
+    assert main(["export", "--promela", str(spec)], out, err) == 0
+    assert "d_step" in out.getvalue()
+
+
+def test_cli_export_refuses_an_untranslatable_spec_and_the_spec_itself(tmp_path: Path) -> None:
+    spec = tmp_path / "a.spec"
+    spec.write_text("shared a: int[0..3] = 2\nshared x: int[0..3] = 0\nthread t { x = (a * 100000) * (a * 100000) }\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["export", "--promela", str(spec)], out, err) == 2
+    assert "cannot be translated to Promela" in err.getvalue() and "Traceback" not in err.getvalue()
+    ok = tmp_path / "b.spec"
+    ok.write_text("shared x: int[0..2] = 0\nthread t { x = 1 }\n")
+    err = io.StringIO()
+    assert main(["export", "--promela", str(ok), "-o", str(ok)], out, err) == 2
+    assert ok.read_text().startswith("shared x")
