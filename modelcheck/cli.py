@@ -248,7 +248,14 @@ def _export(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     try:
         text = to_promela(model, args.property or None)
     except NotTranslatable as exc:
-        stderr.write(f"{args.spec}: error: the model cannot be translated to Promela exactly: {exc.reason}\n")
+        stderr.write(
+            f"{exc.where or args.spec}: error: cannot be translated to Promela exactly: {exc.reason} [promela]\n"
+            + (
+                "  hint: SPIN's ints are 32 bits; `modelcheck check` has no such limit\n"
+                if "bits" in exc.reason
+                else ""
+            )
+        )
         return EXIT_INPUT
     if args.output is None:
         stdout.write(text)

@@ -42,9 +42,10 @@ RCU_DEPTH_MAX = 2**24  # an RCU depth d needs d + 1 distinct reachable states fi
 class NotTranslatable(Exception):
     """The model uses something the Promela export cannot express exactly."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str, where: str = "") -> None:
+        super().__init__(f"{where}: {reason}" if where else reason)
         self.reason = reason
+        self.where = where  # "file:line:col" of the construct, when there is one
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class _Ranges:
             for e in _op_exprs(op):
                 self.fits(e, where)
         for inv in model.invariants:
-            self.fits(inv.expr, f"invariant {inv.name}")
+            self.fits(inv.expr, str(inv.span))
 
     def _ops(self) -> list[tuple[ir.Op, str]]:
         out: list[tuple[ir.Op, str]] = []
@@ -223,10 +224,10 @@ class _Ranges:
         if isinstance(e, ir.Bin) and e.op in ("<<", ">>"):
             blo, bhi = self.expr(e.b)
             if blo is None or bhi is None or blo < 0 or bhi > 30:
-                raise NotTranslatable(f"{where}: a shift count may lie outside 0..30")
+                raise NotTranslatable("a shift count may lie outside 0..30", where)
         lo, hi = self.expr(e)
         if lo is None or hi is None or lo < INT_MIN or hi > INT_MAX:
-            raise NotTranslatable(f"{where}: a value may not fit in 32 bits")
+            raise NotTranslatable("a value may not fit in 32 bits", where)
 
 
 def _bits(x: int) -> int:
@@ -509,7 +510,7 @@ class _Gen:
             node = t.nodes[nid]
             if node.choices:
                 if node.ops:
-                    raise NotTranslatable(f"{node.span}: a choose node with operations")
+                    raise NotTranslatable("a choose node with operations", str(node.span))
                 for c in node.choices:
                     self.option(f"S[{t.pc_slot}] == {pc}", partial(self.cont, t, c, ()))
                 continue
@@ -794,13 +795,13 @@ class _Gen:
             self.enter(t, pcs[nid])
             return
         if nid in seen:
-            raise NotTranslatable(f"{t.nodes[nid].span}: a local loop without a yield point")
+            raise NotTranslatable("a local loop without a yield point", str(t.nodes[nid].span))
         node = t.nodes[nid]
         if node.end:
             self.finish(t)
             return
         if node.choices:
-            raise NotTranslatable(f"{node.span}: a choose inside a step")
+            raise NotTranslatable("a choose inside a step", str(node.span))
         self.run_ops(t, list(node.ops), lambda: self.after(t, node, (*seen, nid)))
 
     def enter(self, t: ir.ThreadIR, pc: int) -> None:
