@@ -21,7 +21,7 @@ stores one state per modelcheck state, plus one per distinct violated check:
 Promela ints are 32 bits: a conservative interval analysis of every slot and every
 subexpression rejects a model whose values may not fit (`NotTranslatable`), as it does
 anything else it cannot express exactly. The lock-order property (a property of all runs)
-is not translated: `unchecked_properties` names it.
+and the lemmas (for z3) are not translated: `unchecked_properties` names them.
 """
 
 from __future__ import annotations
@@ -58,10 +58,12 @@ class PromelaModel:
 
 
 def unchecked_properties(model: ir.Model, props: Collection[str] | None) -> tuple[str, ...]:
-    """Selected properties that the Promela model does not check (lock_order)."""
+    """Selected properties that the Promela model does not check: lock_order (a property of
+    all runs) and the lemmas (about every value of their parameters, for z3)."""
+    out = [lm.name for lm in model.lemmas if props is None or "lemma" in props or lm.name in props]
     if props is None or "lock_order" in props:
-        return ("lock_order",)
-    return ()
+        out.append("lock_order")
+    return tuple(out)
 
 
 def to_promela(model: ir.Model, props: Collection[str] | None = None) -> str:
@@ -498,8 +500,9 @@ class _Gen:
         inits = "; ".join(f"S[{i}] = {s.init}" for i, s in enumerate(m.slots) if s.init != 0)
         # `init` sets the initial values (an array declaration has one value for all elements)
         # and starts the processes in one atomic sequence: SPIN stores one state before it
-        start = ([f"d_step {{ {inits} }}"] if inits else []) + [f"run {p}()" for p in procs] or ["skip"]
-        self.emit("init { atomic { " + "; ".join(start) + " } }")
+        start = ([f"d_step {{ {inits} }}"] if inits else []) + [f"run {p}()" for p in procs] or ["err = 0"]
+        # with no process to run, `init` must not end: its end would be one more state
+        self.emit("init { atomic { " + "; ".join(start) + " }" + ("" if procs else "; false") + " }")
         return "\n".join(out + self.lines) + "\n"
 
     def thread(self, t: ir.ThreadIR) -> None:
