@@ -19,7 +19,7 @@ from .render import render_result
 from .trace import dump_itf, to_itf
 
 EXIT_HOLDS, EXIT_VIOLATED, EXIT_INPUT, EXIT_UNKNOWN, EXIT_INTERNAL = 0, 1, 2, 3, 70
-COMMANDS = ("check", "test", "replay", "dump")
+COMMANDS = ("check", "test", "replay", "dump", "export")
 
 
 class _UsageError(Exception):
@@ -81,6 +81,19 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("spec")
     d.add_argument("--stage", choices=("ast", "ir", "code"), default="ir")
     d.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE")
+    e = sub.add_parser("export", help="write the model in another tool's language (--promela: SPIN)")
+    e.add_argument("--promela", action="store_true", required=True, help="write Promela for SPIN")
+    e.add_argument("spec")
+    e.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE", help="override a param")
+    e.add_argument(
+        "--property",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="translate only this property (repeatable)",
+    )
+    e.add_argument("-o", dest="output", metavar="FILE", help="write to FILE (default: standard output)")
     return p
 
 
@@ -129,6 +142,8 @@ def main(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
             return EXIT_VIOLATED if outcome.confirmed else EXIT_INPUT
         if args.command == "dump":
             return _dump(args, stdout)
+        if args.command == "export":
+            return _export(args, stdout, stderr)
     except _UsageError as exc:
         stderr.write(f"{exc}\n")
         return EXIT_INPUT
@@ -232,6 +247,36 @@ def _dump(args: argparse.Namespace, stdout: TextIO) -> int:
         from .codegen import compile_model
 
         stdout.write(compile_model(model).source)
+    return EXIT_HOLDS
+
+
+def _export(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from .promela import NotTranslatable, to_promela
+
+    if args.output is not None and Path(args.output).resolve() == Path(args.spec).resolve():
+        raise _UsageError(f"modelcheck export: error: -o {args.output} would overwrite the spec")
+    _, _, model = api.load(args.spec, _defines(args.defines))
+    if args.property:
+        api._validate_props(model, args.property)  # noqa: SLF001 - the same check as `check -p`
+    try:
+        text = to_promela(model, args.property or None)
+    except NotTranslatable as exc:
+        stderr.write(
+            f"{exc.where or args.spec}: error: cannot be translated to Promela exactly: {exc.reason} [promela]\n"
+            + (
+                "  hint: SPIN's ints are 32 bits; `modelcheck check` has no such limit\n"
+                if "bits" in exc.reason
+                else ""
+            )
+        )
+        return EXIT_INPUT
+    if args.output is None:
+        stdout.write(text)
+        return EXIT_HOLDS
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _UsageError(f"modelcheck export: error: cannot write {args.output}: {exc.strerror}") from exc
     return EXIT_HOLDS
 
 
