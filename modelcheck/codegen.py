@@ -189,6 +189,20 @@ class _Gen:
         ]
         return "(" + " | ".join(parts) + ")" if parts else "0"
 
+    def live_guards(self, e: ir.Expr) -> bool:
+        """Whether evaluating `e` can fail a selected check."""
+        if isinstance(e, ir.Guarded):
+            return self.on(e.error) or self.live_guards(e.cond) or self.live_guards(e.expr)
+        if isinstance(e, ir.Load):
+            return any(self.live_guards(x) for _, x in e.addr.terms)
+        if isinstance(e, ir.Un):
+            return self.live_guards(e.a)
+        if isinstance(e, ir.Bin):
+            return self.live_guards(e.a) or self.live_guards(e.b)
+        if isinstance(e, ir.Held):
+            return any(self.live_guards(x) for _, x in e.addr.terms)
+        return False
+
     # ------------------------------------------------------------ code emission
     def emit(self, indent: int, line: str) -> None:
         self.lines.append("    " * indent + line)
@@ -443,6 +457,8 @@ class _Gen:
                 self.evaluated(op.error)
                 self.emit(ind, f"if not {self.expr(op.cond, var)}:")
                 self.fail(ind + 1, op.error)
+            elif self.live_guards(op.cond):  # not selected, but its reads are still made
+                self.emit(ind, self.expr(op.cond, var))
         elif isinstance(op, ir.TryAcquire):
             self.emit(ind, f"a = {self.addr(op.addr, 'v')}")
             rw = op.kind == "rwsem"

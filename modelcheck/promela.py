@@ -647,8 +647,8 @@ class _Gen:
 
             self.checked([op.value, *[x for _, x in op.addr.terms]], store)
         elif isinstance(op, ir.Check):
-            if not self.on(op.error):
-                k()
+            if not self.on(op.error):  # not selected, but its reads are still made
+                self.checked([op.cond], k)
                 return
             self.checked([op.cond], lambda: self.fail_if(f"!{self.val(op.cond)}", k, str(op.error + 1)))
         elif isinstance(op, ir.TryAcquire):

@@ -267,7 +267,8 @@ class Semantics:
             x = self.value(op.value, v)
             v[self.address(op.addr, v)] = x
         elif isinstance(op, ir.Check):
-            if self.check(op.error) and not self.value(op.cond, v):
+            # an unselected check's condition is still evaluated: its reads are what the thread does
+            if not self.value(op.cond, v) and self.check(op.error):
                 raise _Fail(op.error)
         elif isinstance(op, ir.TryAcquire):
             a = self.address(op.addr, v)

@@ -432,7 +432,8 @@ class _Encoder:
             value = self.expr(op.value, s, p.cond, fails)
             return _Path(p.cond, self.store(op.addr, value, s, p.cond, fails))
         if isinstance(op, ir.Check):
-            if not self.on(op.error):
+            if not self.on(op.error):  # not selected, but its reads are still made
+                self.expr(op.cond, s, p.cond, fails)
                 return p
             c = _truth(self.expr(op.cond, s, p.cond, fails))
             return self.fail(p, z3.Not(c), op.error, fails)

@@ -685,6 +685,8 @@ class _Steps:
             if op.error in self.enabled:
                 self.hit_site(op.error, live)
                 self.fail(r, live & (self.ev(op.cond, r, live) == 0), op.error)
+            else:  # not selected, but its reads are still made
+                self.ev(op.cond, r, live)
         elif isinstance(op, ir.TryAcquire):
             a = self.addr(op.addr, r, live)
             rw = op.kind == "rwsem"

@@ -144,3 +144,28 @@ invariant two: x != 2
     assert ref.first() == (frozenset({"one"}), 1)
     only_assert = reference_check(model, ["late"])
     assert only_assert.shortest == {"late": 3}
+
+
+def test_an_unselected_assert_still_reads_its_condition() -> None:
+    """`-p` does not change what threads do: the assert's read of a freed object is a use
+    after free whether or not the assert itself is selected (every engine, as the reference)."""
+    from modelcheck.smt import bmc
+
+    model = model_of(
+        """
+struct o_t { v: int[0..1] }
+pool os: o_t[1]
+thread t { free(os[0]) }
+thread u { assert a: os[0].v == 0 }
+"""
+    )
+    props = ["use_after_free"]
+    assert reference_check(model, props).shortest == {"use_after_free": 2}
+    compiled = compile_model(model, props)
+    plain = explore(compiled, Limits(), bulk_after=None)
+    bulk = explore(compile_model(model, props), Limits(), bulk_after=0)
+    reduced = api.explicit_search(model, compile_model(model, props), props, Limits(), None, True)
+    symbolic = bmc(compile_model(model, props), 3)
+    for result in (plain, bulk, reduced, symbolic):
+        assert result.verdict == "VIOLATED" and result.violation is not None
+        assert (result.violation.kind, len(result.violation.path)) == ("use_after_free", 2)
