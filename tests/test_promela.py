@@ -22,10 +22,11 @@ from modelcheck import api, ir
 from modelcheck.check import check
 from modelcheck.cli import main
 from modelcheck.codegen import compile_model
-from modelcheck.explore import HOLDS, Limits, explore
+from modelcheck.explore import HOLDS, Limits
 from modelcheck.lower import lower
 from modelcheck.parse import parse
 from modelcheck.promela import NotTranslatable, to_promela, translate
+from modelcheck.reference import reference_check
 
 from .conftest import CORPUS, ROOT
 from .spin_oracle import require_spin, spin_check
@@ -48,17 +49,6 @@ def _summary(request: pytest.FixtureRequest) -> Iterator[None]:
 
 def _reference(model: ir.Model) -> tuple[frozenset[str], int | None]:
     """The violated properties (lock_order aside) and the state count of the full graph."""
-    try:
-        from modelcheck.reference import reference_check
-    except ImportError:  # until the reference semantics is on main: the explicit search, no reduction
-        result = explore(compile_model(model, None), Limits(max_states=MAX_STATES), bulk_after=None)
-        assert result.verdict in (HOLDS, "VIOLATED"), "too big for the oracle test"
-        if result.verdict == HOLDS:
-            return frozenset(), result.stats.states
-        assert result.violation is not None
-        if result.violation.name == "lock_order":  # reported only after a complete search
-            return frozenset(), result.stats.states
-        return frozenset({result.violation.name}), None
     ref = reference_check(model, None, max_states=MAX_STATES)
     assert ref.complete, "too big for the oracle test"
     return frozenset(ref.shortest) - {"lock_order"}, len(ref.states)
@@ -74,20 +64,12 @@ def assert_model_agrees(model: ir.Model, label: str) -> None:
         return
     SUMMARY["compared"] += 1
     violated, states = _reference(model)
-    try:
-        import modelcheck.reference  # noqa: F401
-
-        assert spin.violated == violated, f"{label}: SPIN {sorted(spin.violated)}, reference {sorted(violated)}"
-    except ImportError:
-        if violated:
-            assert violated <= spin.violated, f"{label}: SPIN {sorted(spin.violated)}, explore {sorted(violated)}"
-        else:
-            assert not spin.violated, f"{label}: SPIN {sorted(spin.violated)}, explore HOLDS"
+    assert spin.violated == violated, f"{label}: SPIN {sorted(spin.violated)}, reference {sorted(violated)}"
     if spin.exact and states is not None:
         SUMMARY["count-exact"] += 1
         assert spin.states == states, f"{label}: SPIN {spin.states} states, modelcheck {states}"
     # the default search (partial-order reduction) must reach the same verdict
-    reduced = api._explicit(model, compile_model(model, None), None, Limits(max_states=MAX_STATES), None, True)  # noqa: SLF001 - the search without the lemmas, which SPIN does not check
+    reduced = api.explicit_search(model, compile_model(model, None), None, Limits(max_states=MAX_STATES), None, True)
     spin_says = "VIOLATED" if spin.violated else HOLDS
     if reduced.verdict == "VIOLATED" and reduced.violation is not None and reduced.violation.name == "lock_order":
         return  # SPIN does not check lock_order; what else is violated is hidden behind it
@@ -185,12 +167,6 @@ def test_spin_agrees_per_property(case: tuple[Path, dict[str, str]]) -> None:
             spin = spin_check(model, [prop])
         except NotTranslatable:
             return
-        try:
-            from modelcheck.reference import reference_check
-        except ImportError:
-            result = explore(compile_model(model, [prop]), Limits(max_states=MAX_STATES), bulk_after=None)
-            assert (result.verdict == HOLDS) == (not spin.violated), f"{prop}: {result.verdict}, SPIN {spin.violated}"
-            continue
         ref = reference_check(model, [prop], max_states=MAX_STATES)
         assert spin.violated == frozenset(ref.shortest) - {"lock_order"}, prop
         assert spin.states == len(ref.states), prop
