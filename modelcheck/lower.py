@@ -546,7 +546,7 @@ class _Lowerer:
         ys = {n.id for n in nodes if n.shared or n.choices}
 
         def succ(n: ir.Node) -> list[int]:
-            return [x for x in (n.next, n.then, n.orelse) if x is not None]
+            return [x for x in (n.next, n.then, n.orelse, *n.choices) if x is not None]
 
         # Depth-first over local edges from every root; the target of a back edge yields.
         state: dict[int, int] = {}
