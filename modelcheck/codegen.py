@@ -83,6 +83,8 @@ class _Gen:
         self.lock_order = props is None or "lock_order" in props
         self.deadlock = props is None or "deadlock" in props
         self.lines: list[str] = []
+        self.joins: set[int] = set()
+        self.emitted_joins: set[tuple[int, int]] = set()
         self.spin_slots = [lk.addr for lk in model.locks if lk.kind == "spinlock"]
         self.gp_slots = [t.gp_slot for t in model.threads if t.gp_slot >= 0]
         self.mask_slots = [p.base + k * p.stride + 1 for p in model.pools if p.rcu for k in range(p.size)]
@@ -234,6 +236,12 @@ class _Gen:
 
     def step_fn(self, t: ir.ThreadIR, nid: int, fname: str) -> None:
         node = t.nodes[nid]
+        self.joins = self.join_nodes(t, nid)
+        for j in sorted(self.joins):
+            if (t.index, j) not in self.emitted_joins:
+                self.emitted_joins.add((t.index, j))
+                self.emit(1, f"def t{t.index}_n{j}(v):")
+                self.cont(t, j, 2, first=False, ret="return {v}", inline=True)
         self.emit(1, f"def {fname}(s):")
         self.emit(2, "try:")
         if node.choices:
@@ -244,29 +252,54 @@ class _Gen:
                 self.emit(3, "v = list(s)")
                 self.emit(3, "while True:")
                 self.emit(4, "try:")
-                self.cont(t, c, 5, first=False, ret="out.append(tuple(v)); break")
+                self.cont(t, c, 5, first=False, ret="out.append({v}); break")
                 self.emit(4, "except _Fail as f:")
                 self.emit(5, "out.append(f.error); break")
             self.fail_stmt = "return {err}"
             self.emit(3, "return out")
         else:
-            self.cont(t, nid, 3, first=True, ret="return tuple(v)")
+            self.cont(t, nid, 3, first=True, ret="return {v}")
         self.emit(2, "except _Fail as f:")
         self.emit(3, "return f.error")
 
-    def cont(self, t: ir.ThreadIR, nid: int, ind: int, first: bool, ret: str) -> None:
+    def join_nodes(self, t: ir.ThreadIR, start: int) -> set[int]:
+        """The local nodes that the step from `start` reaches along more than one edge.
+
+        Each becomes a function of its own that every path calls: inlining the code after
+        a join into every branch before it doubles the code at every `if`.
+        """
+        nodes, pcs = t.nodes, set(t.yields)
+        indegree: dict[int, int] = {}
+        todo, seen = [start], {start}
+        while todo:
+            n = nodes[todo.pop()]
+            for x in (n.next, n.then, n.orelse, *n.choices):
+                if x is None or x in pcs or nodes[x].end:
+                    continue
+                indegree[x] = indegree.get(x, 0) + 1
+                if x not in seen:
+                    seen.add(x)
+                    todo.append(x)
+        return {x for x, k in indegree.items() if k > 1}
+
+    def cont(self, t: ir.ThreadIR, nid: int, ind: int, first: bool, ret: str, inline: bool = False) -> None:
+        """Emit the code of node `nid` and of the local nodes after it, up to the next
+        yield point; `ret` is the statement that ends the step with the value `{v}`."""
         node = t.nodes[nid]
         pcs = {y: i for i, y in enumerate(t.yields)}
         if not first and nid in pcs:
             self.enter(t, pcs[nid], ind)
-            self.emit(ind, ret)
+            self.emit(ind, ret.format(v="tuple(v)"))
+            return
+        if not first and not inline and nid in self.joins:
+            self.emit(ind, ret.format(v=f"t{t.index}_n{nid}(v)"))
             return
         if node.end:
             if first:
                 self.emit(ind, "v = list(s)")
             self.thread_end(t, ind)
             self.enter(t, t.end_pc, ind)
-            self.emit(ind, ret)
+            self.emit(ind, ret.format(v="tuple(v)"))
             return
         ops = list(node.ops)
         if first:
@@ -300,7 +333,7 @@ class _Gen:
         if node.next is None:
             self.thread_end(t, ind)
             self.enter(t, t.end_pc, ind)
-            self.emit(ind, ret)
+            self.emit(ind, ret.format(v="tuple(v)"))
             return
         self.cont(t, node.next, ind, False, ret)
 
