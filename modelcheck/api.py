@@ -5,8 +5,10 @@ Nothing here prints; callers (the CLI, tests) render what it returns.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from . import syntax as S
 from .check import PROPERTY_KINDS, check, param_domain
 from .codegen import Compiled, compile_model
 from .diagnostics import Diagnostic, Span, SpecError
-from .explore import HOLDS, RCU_THREAD, VIOLATED, Limits, Result, Stats, Violation, explore
+from .explore import HOLDS, RCU_THREAD, UNKNOWN, VIOLATED, Limits, Result, Stats, Violation, explore
 from .lower import lower
 from .parse import read_spec
 from .por import analyse
@@ -63,16 +65,37 @@ def run_check(
     """Check a spec for the selected properties (all by default) with one engine:
     "explicit" explores every interleaving (with partial-order reduction unless `reduce`
     is false); "bmc" searches all runs up to `depth` steps with z3."""
+    limits = limits or Limits()
+    if limits.started is None:
+        limits = dataclasses.replace(limits, started=time.monotonic())
     spec, checked, model = load(path, defines)
     if props:
         _validate_props(model, props)
     compiled = compile_model(model, props or None)
-    result = search(model, compiled, props or None, limits or Limits(), engine, depth, progress, reduce)
+    if limits.over_time(0.0) or limits.over_memory():
+        result = _stopped(limits, "while the spec was compiled; no state was explored")
+    else:
+        result = search(model, compiled, props or None, limits, engine, depth, progress, reduce)
     trace = None
     if result.verdict == VIOLATED and result.violation is not None and result.violation.path:
         trace = build_trace(compiled, result.violation)
     params = {n: v for n, v in model.params}
     return CheckRun(spec, checked, model, compiled, result, trace, params)
+
+
+def _stopped(limits: Limits, when: str) -> Result:
+    """UNKNOWN: --timeout or --max-memory was reached before the search began."""
+    if limits.over_memory():
+        return Result(UNKNOWN, Stats(0, 0, 0, 0.0), reason=f"{limits.memory_reason()} {when}")
+    return Result(UNKNOWN, Stats(0, 0, 0, 0.0), reason=f"--timeout {limits.timeout:g}s reached {when}")
+
+
+def _remaining(limits: Limits) -> float | None:
+    """What is left of --timeout (the engines that take a duration get this)."""
+    if limits.timeout is None:
+        return None
+    spent = 0.0 if limits.started is None else time.monotonic() - limits.started
+    return max(limits.timeout - spent, 0.001)
 
 
 def search(
@@ -90,6 +113,11 @@ def search(
 
     notes: list[str] = []
     unknown: list[str] = []
+    if limits.max_memory is not None and (engine != "explicit" or model.lemmas):
+        from .explore import resident_bytes
+        from .smt import limit_memory
+
+        limit_memory((limits.max_memory - resident_bytes()) >> 20)
     selected = [lm for lm in model.lemmas if props is None or lm.name in props or "lemma" in props]
     if selected:
         from .smt import prove_lemmas
@@ -125,11 +153,11 @@ def search(
     if engine == "bmc":
         from .smt import bmc
 
-        result = bmc(compiled, depth, limits.timeout)
+        result = bmc(compiled, depth, _remaining(limits))
     elif engine == "prove":
         from .smt import prove
 
-        result = prove(compiled, depth, limits.timeout)
+        result = prove(compiled, depth, _remaining(limits))
     else:
         result = _explicit(model, compiled, props, limits, progress, reduce)
     if unknown and result.verdict in (HOLDS, "PROVED"):
@@ -153,7 +181,10 @@ def _explicit(
 
     if not reduce:
         return explore(compiled, limits, progress)
-    result = explore(compiled, limits, progress, analyse(model, props))
+    reduction = analyse(model, props)
+    if limits.over_time(time.monotonic()) or limits.over_memory():
+        return _stopped(limits, "while the steps were analysed for partial-order reduction; no state was explored")
+    result = explore(compiled, limits, progress, reduction)
     v = result.violation
     if result.verdict != VIOLATED or v is None or not v.path:
         return result

@@ -117,3 +117,68 @@ def test_output_is_deterministic() -> None:
     b = cli("-D", "RECHECK_PMD=false", REMAP)[1]
     strip = [line for line in a.splitlines() if " s" not in line[-3:]]
     assert [line for line in b.splitlines() if " s" not in line[-3:]] == strip
+
+
+# ---------------------------------------------------------------- robustness (issue 9)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "fragment"),
+    [
+        ("--max-states", "-1", "expected a number >= 0"),
+        ("--max-depth", "-3", "expected a number >= 0"),
+        ("--depth", "-1", "expected a number >= 0"),
+        ("--timeout", "nan", "finite number of seconds > 0"),
+        ("--timeout", "inf", "finite number of seconds > 0"),
+        ("--timeout", "-2", "finite number of seconds > 0"),
+        ("--max-memory", "12Q", "a size such as 500M"),
+    ],
+)
+def test_bad_option_values_exit_2_with_a_message(option: str, value: str, fragment: str) -> None:
+    code, out, err = cli(REMAP, f"{option}={value}")
+    assert code == 2 and fragment in err and option in err and out == ""
+
+
+def test_trace_out_to_a_directory_or_a_missing_directory_exits_2(tmp_path: Path) -> None:
+    for target, fragment in ((tmp_path, "is a directory"), (tmp_path / "no" / "t.json", "no directory")):
+        code, out, err = cli(REMAP, "-D", "RECHECK_PMD=false", "--trace-out", str(target))
+        assert code == 2 and fragment in err and "Traceback" not in err
+
+
+def test_trace_out_never_overwrites_the_spec(tmp_path: Path) -> None:
+    spec = tmp_path / "remap.spec"
+    text = Path(REMAP).read_text()
+    spec.write_text(text)
+    code, _, err = cli(str(spec), "-D", "RECHECK_PMD=false", "--trace-out", str(tmp_path / "." / "remap.spec"))
+    assert code == 2 and "is the spec being checked" in err
+    assert spec.read_text() == text
+
+
+def test_trace_out_is_written_atomically_and_an_unwritable_one_exits_2(tmp_path: Path) -> None:
+    trace = tmp_path / "t.json"
+    trace.write_text("old")
+    code, out, _ = cli(REMAP, "-D", "RECHECK_PMD=false", "--trace-out", str(trace))
+    assert code == 1 and json.loads(trace.read_text())["#meta"]["format"] == "ITF"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.json"]  # no temporary file left behind
+    # /proc/self takes no new files, not even from root: the write itself fails
+    code, _, err = cli(REMAP, "-D", "RECHECK_PMD=false", "--trace-out", "/proc/self/t.json")
+    assert code == 2 and "--trace-out /proc/self/t.json" in err and "Traceback" not in err
+
+
+def test_max_memory_below_the_current_use_stops_with_unknown() -> None:
+    code, out, _ = cli(REMAP, "--max-memory", "1M")
+    assert code == 3 and "UNKNOWN: --max-memory 1M reached" in out and "HOLDS" not in out
+
+
+def test_nesting_past_the_limit_is_a_diagnostic(tmp_path: Path) -> None:
+    spec = tmp_path / "deep.spec"
+    cases = {
+        "x = " + " + ".join(["1"] * 700): "700 operators deep",
+        "x = " + "-" * 1000 + "1": "51 operators deep",
+        "var i: int[0..1]\n" + "if i == 0 {\n" * 200 + "x = 1\n" + "}\n" * 200: "blocks nest 51 deep",
+    }
+    for body, fragment in cases.items():
+        spec.write_text(f"shared x: int[-1000..1000]\nthread t {{\n{body}\n}}\n")
+        code, _, err = cli(str(spec))
+        assert code == 2 and fragment in err and "[limit]" in err and "Traceback" not in err
+        assert f"{spec}:" in err
