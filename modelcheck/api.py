@@ -319,6 +319,39 @@ def _why(result: Result) -> str:
 # ---------------------------------------------------------------- replay
 
 
+def _trace_problem(data: object) -> str:
+    """What makes decoded JSON unusable as a modelcheck ITF trace; "" when it is usable."""
+
+    def is_int(x: object) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    if not isinstance(data, dict):
+        return "the top level is not an object"
+    meta = data.get("#meta")
+    mc = meta.get("modelcheck") if isinstance(meta, dict) else None
+    if not isinstance(mc, dict):
+        return 'no "#meta"."modelcheck" object'
+    if not isinstance(mc.get("spec"), str) or not mc["spec"]:
+        return '"spec" is not a file name'
+    params = mc.get("params")
+    if not isinstance(params, dict) or not all(isinstance(v, (str, int)) for v in params.values()):
+        return '"params" is not an object of names and values'
+    path = mc.get("path")
+    if not isinstance(path, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(is_int(x) for x in p) and p[1] >= 0 for p in path
+    ):
+        return '"path" is not a list of [thread, branch] pairs of numbers'
+    v = mc.get("violation")
+    if not isinstance(v, dict) or not isinstance(v.get("name"), str) or not isinstance(v.get("kind"), str):
+        return '"violation" has no "name" and "kind"'
+    if not isinstance(data.get("vars"), list) or not all(isinstance(n, str) for n in data["vars"]):
+        return '"vars" is not a list of names'
+    states = data.get("states")
+    if not isinstance(states, list) or not all(isinstance(st, dict) for st in states):
+        return '"states" is not a list of objects'
+    return ""
+
+
 @dataclass(frozen=True)
 class ReplayOutcome:
     confirmed: bool
@@ -331,15 +364,24 @@ def replay(trace_path: str) -> ReplayOutcome:
     where = Span(trace_path, 0, 0, 0, 0)
     try:
         data = json.loads(Path(trace_path).read_text(encoding="utf-8"))
-        meta = data["#meta"]["modelcheck"]
-        spec_path = meta["spec"]
-        params = {str(k): str(v) for k, v in meta["params"].items()}
-        path = [(int(a), int(b)) for a, b in meta["path"]]
-        expected = meta["violation"]
-        states = data["states"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise SpecError([Diagnostic(where, "trace", f"not a modelcheck ITF trace: {exc}")]) from None
-    spec, checked, model = load(spec_path, params)
+    problem = _trace_problem(data)
+    if problem:
+        raise SpecError([Diagnostic(where, "trace", f"not a modelcheck ITF trace: {problem}")])
+    meta = data["#meta"]["modelcheck"]
+    spec_path = Path(meta["spec"])
+    if not spec_path.is_absolute():
+        spec_path = Path(trace_path).parent / spec_path
+    if spec_path.suffix != ".spec":
+        raise SpecError(
+            [Diagnostic(where, "trace", f"the trace names {str(spec_path)!r} as its spec, which is not a .spec file")]
+        )
+    params = {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in meta["params"].items()}
+    path = [(a, b) for a, b in meta["path"]]
+    expected = meta["violation"]
+    states = data["states"]
+    spec, checked, model = load(str(spec_path), params)
     compiled = compile_model(model, [expected["name"]])
     s = model.initial_state()
     names = [sl.name for sl in model.slots]

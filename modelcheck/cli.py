@@ -204,7 +204,9 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         if run.trace is None:
             stderr.write("modelcheck: this violation has no trace to write\n")
         else:
-            data = to_itf(run.compiled, run.result.violation, run.trace, args.spec, run.params)
+            # relative to the trace's directory, where `replay` looks for it
+            spec = os.path.relpath(Path(args.spec).resolve(), Path(args.trace_out).resolve().parent)
+            data = to_itf(run.compiled, run.result.violation, run.trace, spec, run.params)
             try:
                 _write_atomically(Path(args.trace_out), dump_itf(data))
             except OSError as exc:

@@ -182,3 +182,55 @@ def test_nesting_past_the_limit_is_a_diagnostic(tmp_path: Path) -> None:
         code, _, err = cli(str(spec))
         assert code == 2 and fragment in err and "[limit]" in err and "Traceback" not in err
         assert f"{spec}:" in err
+
+
+def _good_trace(tmp_path: Path) -> tuple[Path, dict[str, object]]:
+    spec = tmp_path / "remap.spec"
+    spec.write_text(Path(REMAP).read_text())
+    trace = tmp_path / "t.json"
+    code, _, err = cli(str(spec), "-D", "RECHECK_PMD=false", "--trace-out", str(trace))
+    assert code == 1, err
+    return trace, json.loads(trace.read_text())
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda d: [], "the top level is not an object"),
+        (lambda d: {"#meta": []}, '"modelcheck" object'),
+        (lambda d: d["#meta"]["modelcheck"].update(spec=3), '"spec" is not a file name'),
+        (lambda d: d["#meta"]["modelcheck"].update(params=[1]), '"params" is not an object'),
+        (lambda d: d["#meta"]["modelcheck"].update(path="0/1"), '"path" is not a list'),
+        (lambda d: d["#meta"]["modelcheck"].update(path=[[0, -1]]), '"path" is not a list'),
+        (lambda d: d["#meta"]["modelcheck"].update(violation="x"), '"violation" has no'),
+        (lambda d: d.update(states=[1, 2]), '"states" is not a list of objects'),
+        (lambda d: d.update(vars=5), '"vars" is not a list of names'),
+    ],
+)
+def test_replay_of_json_of_the_wrong_shape_exits_2(tmp_path: Path, change: object, fragment: str) -> None:
+    trace, data = _good_trace(tmp_path)
+    changed = change(data)  # type: ignore[operator]
+    trace.write_text(json.dumps(data if changed is None else changed))
+    code, out, err = cli("replay", str(trace))
+    assert code == 2 and fragment in err and "Traceback" not in err
+
+
+def test_replay_never_shows_a_file_that_is_not_a_spec(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    trace, data = _good_trace(tmp_path)
+    data["#meta"]["modelcheck"]["spec"] = str(secret)  # type: ignore[index]
+    trace.write_text(json.dumps(data))
+    code, out, err = cli("replay", str(trace))
+    assert code == 2 and "not a .spec file" in err and "root:x" not in out + err
+
+
+def test_replay_finds_the_spec_next_to_the_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trace, _ = _good_trace(tmp_path)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for name in ("remap.spec", "t.json"):
+        (tmp_path / name).rename(moved / name)
+    monkeypatch.chdir(ROOT)
+    code, out, err = cli("replay", str(moved / "t.json"))
+    assert code == 1 and out.startswith("REPLAY OK"), err
