@@ -234,3 +234,13 @@ def test_replay_finds_the_spec_next_to_the_trace(tmp_path: Path, monkeypatch: py
     monkeypatch.chdir(ROOT)
     code, out, err = cli("replay", str(moved / "t.json"))
     assert code == 1 and out.startswith("REPLAY OK"), err
+
+
+def test_control_characters_from_a_spec_are_escaped_on_the_terminal(tmp_path: Path) -> None:
+    spec = tmp_path / "a\x1b[2Jb.spec"  # a file name the header echoes
+    spec.write_text("shared x: int[0..1]\nthread t {\n    x = 1\n    assert ok: x == 0\n}\n")
+    code, out, err = cli(str(spec))
+    assert code == 1 and "\x1b" not in out and "a\\x1b[2Jb.spec" in out
+    spec.write_text("shared x: int[0..1]\nthread t {\n    x = 2   // \x1b[31m red\n}\n")
+    code, out, err = cli(str(spec))
+    assert code == 2 and "\x1b" not in err and "// \\x1b[31m red" in err
