@@ -403,7 +403,9 @@ class _Gen:
         me = t.index + 1
         bit = 1 << t.index
         if isinstance(op, ir.Set):
-            if self.traced:
+            if self.traced and op.reset:
+                self.emit(ind, f"_rs(v, {self.addr(op.addr, 'v')}, {self.expr(op.value, 'v')})")
+            elif self.traced:
                 self.emit(ind, f"w = {self.addr(op.addr, 'v')}")
                 self.emit(ind, f"v[w] = _wr(w, {self.expr(op.value, 'v')})")
             else:

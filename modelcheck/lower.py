@@ -956,7 +956,7 @@ class _Lowerer:
         # the callee's locals are dead after the call: reset them so they do not split states
         for sym, base in sorted(callee.slots.items(), key=lambda kv: kv[1]):
             for k in range(_size(sym.type)):
-                exit_node.ops.append(ir.Set(ir.Addr(base + k), ir.Const(self.slots[base + k].init)))
+                exit_node.ops.append(ir.Set(ir.Addr(base + k), ir.Const(self.slots[base + k].init), reset=True))
 
     # ------------------------------------------------------------ expressions
     def rvalue(self, e: T.TExpr, direct: bool, text: str = "", self_obj: ir.Addr | None = None) -> Val:

@@ -69,3 +69,31 @@ def test_code_after_a_join_is_generated_once_not_per_path() -> None:
     assert large < 3 * small
     result = explore(compile_model(model_of(_sequential_ifs(12))))
     assert result.verdict == "HOLDS" and result.stats.states == 3
+
+
+def test_a_trace_shows_computed_writes_to_proc_locals() -> None:
+    # `a[j] = 0` stores a proc local's initial value through a computed address; the trace
+    # used to take it for the reset of the proc's locals at its return and leave it out
+    spec = """
+shared x: int[0..3]
+shared k: int[0..1]
+proc p() {
+    var a: int[0..3][2]
+    var j: int[0..1] = READ_ONCE(k)
+    a[j] = 2
+    x = a[j]
+    a[j] = 0
+    x = a[j] + 1
+}
+thread t {
+    p()
+    assert ok: x == 0
+}
+"""
+    c = compile_model(model_of(spec))
+    result = explore(c)
+    assert result.violation is not None
+    trace = build_trace(c, result.violation)
+    assert trace.steps[0].writes == (("p.a[0]", "2"), ("p.j", "0"))
+    assert trace.steps[1].writes == (("x", "2"), ("p.a[0]", "0"))
+    assert trace.steps[2].writes == (("x", "1"),)
