@@ -35,7 +35,10 @@ class Limits:
 
     def over_time(self, t0: float) -> bool:
         """True when --timeout has passed since the run began (or since `t0`)."""
-        return self.timeout is not None and time.monotonic() - (t0 if self.started is None else self.started) > self.timeout
+        return (
+            self.timeout is not None
+            and time.monotonic() - (t0 if self.started is None else self.started) > self.timeout
+        )
 
     def over_memory(self) -> bool:
         """True when the process uses more memory than --max-memory."""

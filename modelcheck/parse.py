@@ -148,7 +148,17 @@ def parse(text: str, file: str = "<string>") -> S.Spec:
 #: every stage and the generated Python code nest as deep (docs/language.md, "Known limits").
 MAX_NESTING = 50
 # Rules whose children are a flat chain of operands: `a + b + c` becomes two levels.
-_CHAINS = {"or_expr", "and_expr", "cmp_expr", "bor_expr", "bxor_expr", "band_expr", "shift_expr", "sum_expr", "prod_expr"}
+_CHAINS = {
+    "or_expr",
+    "and_expr",
+    "cmp_expr",
+    "bor_expr",
+    "bxor_expr",
+    "band_expr",
+    "shift_expr",
+    "sum_expr",
+    "prod_expr",
+}
 
 
 def _too_deep(tree: Tree[Token], file: str) -> Diagnostic | None:

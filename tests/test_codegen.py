@@ -58,7 +58,8 @@ def test_itf_export_has_meta_vars_and_one_state_per_step() -> None:
 
 def _sequential_ifs(n: int) -> str:
     body = "".join(f"    if i == {k % 2} {{ j = j + 1 }}\n" for k in range(n))
-    return f"shared x: int[0..1]\nthread t {{\n    var i: int[0..1]\n    var j: int[0..{n}]\n    x = 1\n{body}    x = 0\n}}\n"
+    head = f"shared x: int[0..1]\nthread t {{\n    var i: int[0..1]\n    var j: int[0..{n}]\n"
+    return f"{head}    x = 1\n{body}    x = 0\n}}\n"
 
 
 def test_code_after_a_join_is_generated_once_not_per_path() -> None:
