@@ -215,3 +215,16 @@ def test_max_memory_stops_either_search_with_unknown(bulk_after: int | None) -> 
     stopped = explore(c, Limits(max_memory=1), bulk_after=bulk_after)
     assert stopped.verdict == "UNKNOWN" and stopped.reason.startswith("--max-memory 1B reached")
     assert "complete to depth" in stopped.reason and stopped.stats.states < full.stats.states
+
+
+@pytest.mark.parametrize("engine", ["explicit", "bmc"])
+def test_timeout_counts_from_the_start_of_the_run(engine: str) -> None:
+    # a run that began (by its Limits) 1,000 s ago is past --timeout 1 before its search:
+    # no clock race, the stages before the search count
+    import time
+
+    spec = str(ROOT / "specs" / "remap.spec")
+    limits = Limits(timeout=1.0, started=time.monotonic() - 1000)
+    run_ = api.run_check(spec, limits=limits, engine=engine)
+    assert run_.result.verdict == "UNKNOWN" and run_.result.stats.states == 0
+    assert run_.result.reason == "--timeout 1s reached while the spec was compiled; no state was explored"
