@@ -84,6 +84,7 @@ class _Gen:
         self.deadlock = props is None or "deadlock" in props
         self.lines: list[str] = []
         self.joins: set[int] = set()
+        self.pcs: dict[int, dict[int, int]] = {}  # per thread: yield node -> pc
         self.emitted_joins: set[tuple[int, int]] = set()
         self.spin_slots = [lk.addr for lk in model.locks if lk.kind == "spinlock"]
         self.gp_slots = [t.gp_slot for t in model.threads if t.gp_slot >= 0]
@@ -286,7 +287,9 @@ class _Gen:
         """Emit the code of node `nid` and of the local nodes after it, up to the next
         yield point; `ret` is the statement that ends the step with the value `{v}`."""
         node = t.nodes[nid]
-        pcs = {y: i for i, y in enumerate(t.yields)}
+        pcs = self.pcs.get(t.index)
+        if pcs is None:
+            pcs = self.pcs[t.index] = {y: i for i, y in enumerate(t.yields)}
         if not first and nid in pcs:
             self.enter(t, pcs[nid], ind)
             self.emit(ind, ret.format(v="tuple(v)"))
