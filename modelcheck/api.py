@@ -113,11 +113,6 @@ def search(
 
     notes: list[str] = []
     unknown: list[str] = []
-    if limits.max_memory is not None and (engine != "explicit" or model.lemmas):
-        from .explore import resident_bytes
-        from .smt import limit_memory
-
-        limit_memory((limits.max_memory - resident_bytes()) >> 20)
     selected = [lm for lm in model.lemmas if props is None or lm.name in props or "lemma" in props]
     if selected:
         from .smt import prove_lemmas

@@ -664,11 +664,6 @@ class _Unrolling:
         return out
 
 
-def limit_memory(megabytes: int) -> None:
-    """Cap z3's own allocations (--max-memory); past it z3 answers unknown."""
-    z3.set_param("memory_max_size", max(megabytes, 1))
-
-
 def bmc(c: Compiled, depth: int, timeout: float | None = None) -> Result:
     """Look for a violation within `depth` steps; a found one is replayed by the explicit engine."""
     t0 = time.monotonic()
