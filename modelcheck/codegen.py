@@ -56,6 +56,12 @@ def enabled_checks(model: ir.Model, props: Collection[str] | None) -> set[int]:
     return out
 
 
+# Past this indentation, or this many nodes inlined one inside the other, the rest of a
+# step becomes a part function of its own (Python allows 100 levels of indentation).
+_MAX_INDENT = 40
+_MAX_INLINE = 150
+
+
 def compile_model(model: ir.Model, props: Collection[str] | None = None, traced: bool = False) -> Compiled:
     """Generate and compile the step functions of a model."""
     gen = _Gen(model, props, traced)
@@ -84,6 +90,9 @@ class _Gen:
         self.deadlock = props is None or "deadlock" in props
         self.lines: list[str] = []
         self.joins: set[int] = set()
+        self.pending: list[int] = []
+        self.in_part = False  # emitting a part function: the next part is returned, not called
+        self.depth = 0  # nodes inlined one inside the other so far
         self.pcs: dict[int, dict[int, int]] = {}  # per thread: yield node -> pc
         self.emitted_joins: set[tuple[int, int]] = set()
         self.spin_slots = [lk.addr for lk in model.locks if lk.kind == "spinlock"]
@@ -238,11 +247,8 @@ class _Gen:
     def step_fn(self, t: ir.ThreadIR, nid: int, fname: str) -> None:
         node = t.nodes[nid]
         self.joins = self.join_nodes(t, nid)
-        for j in sorted(self.joins):
-            if (t.index, j) not in self.emitted_joins:
-                self.emitted_joins.add((t.index, j))
-                self.emit(1, f"def t{t.index}_n{j}(v):")
-                self.cont(t, j, 2, first=False, ret="return {v}", inline=True)
+        self.pending = sorted(self.joins)
+        self.part_fns(t)
         self.emit(1, f"def {fname}(s):")
         self.emit(2, "try:")
         if node.choices:
@@ -262,6 +268,23 @@ class _Gen:
             self.cont(t, nid, 3, first=True, ret="return {v}")
         self.emit(2, "except _Fail as f:")
         self.emit(3, "return f.error")
+        self.part_fns(t)
+
+    def part_fns(self, t: ir.ThreadIR) -> None:
+        """Emit a function for each pending part of a step (a join, or code nested too deep
+        to inline). A part ends the step with its state or error, or returns the function of
+        the part that comes next, which the step calls in a loop: parts never nest in
+        Python's stack or indentation, however long the step."""
+        while self.pending:
+            j = self.pending.pop()
+            if (t.index, j) in self.emitted_joins:
+                continue
+            self.emitted_joins.add((t.index, j))
+            saved = self.in_part, self.depth
+            self.in_part, self.depth = True, 0
+            self.emit(1, f"def t{t.index}_n{j}(v):")
+            self.cont(t, j, 2, first=False, ret="return {v}", inline=True)
+            self.in_part, self.depth = saved
 
     def join_nodes(self, t: ir.ThreadIR, start: int) -> set[int]:
         """The local nodes that the step from `start` reaches along more than one edge.
@@ -294,9 +317,25 @@ class _Gen:
             self.enter(t, pcs[nid], ind)
             self.emit(ind, ret.format(v="tuple(v)"))
             return
-        if not first and not inline and nid in self.joins:
-            self.emit(ind, ret.format(v=f"t{t.index}_n{nid}(v)"))
+        if not first and not inline and (nid in self.joins or ind > _MAX_INDENT or self.depth > _MAX_INLINE):
+            part = f"t{t.index}_n{nid}"
+            self.pending.append(nid)
+            if self.in_part:
+                self.emit(ind, f"return {part}")
+            else:
+                self.emit(ind, f"_p = {part}(v)")
+                self.emit(ind, "while callable(_p):")
+                self.emit(ind + 1, "_p = _p(v)")
+                self.emit(ind, ret.format(v="_p"))
             return
+        self.depth += 1
+        try:
+            self.node_code(t, node, ind, first, ret)
+        finally:
+            self.depth -= 1
+
+    def node_code(self, t: ir.ThreadIR, node: ir.Node, ind: int, first: bool, ret: str) -> None:
+        """The code of one node, followed by `cont` of what comes after it."""
         if node.end:
             if first:
                 self.emit(ind, "v = list(s)")

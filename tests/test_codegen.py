@@ -98,3 +98,19 @@ thread t {
     assert trace.steps[0].writes == (("p.a[0]", "2"), ("p.j", "0"))
     assert trace.steps[1].writes == (("x", "2"), ("p.a[0]", "0"))
     assert trace.steps[2].writes == (("x", "1"),)
+
+
+def test_a_long_or_deeply_nested_step_compiles_and_runs() -> None:
+    # 600 local ifs in one step: a chain of part functions called in a loop (calling each
+    # other, they overflowed Python's stack); 3 procs of 48 nested ifs inlined into 48 more:
+    # parts, not 192 levels of indentation (Python stops at 100)
+    long = "shared x: int[0..1]\nthread t {\n    var i: int[0..3]\n    x = 1\n"
+    long += "    if i == 0 { i = 1 } else { i = 0 }\n" * 600 + "    x = 0\n}\n"
+    deep = "shared x: int[0..1]\n"
+    for k in range(3):
+        call = f"p{k - 1}()" if k else "j = 1"
+        deep += f"proc p{k}() {{\n    var j: int[0..1]\n" + "if j == 0 {\n" * 48 + call + "\n" + "}\n" * 48 + "}\n"
+    deep += "thread t {\n    var i: int[0..1]\n    x = 1\n" + "if i == 0 {\n" * 48 + "p2()\n" + "}\n" * 48 + "}\n"
+    for spec in (long, deep):
+        result = explore(compile_model(model_of(spec)))
+        assert result.verdict == "HOLDS" and result.stats.states in (2, 3)
