@@ -5,8 +5,10 @@ Nothing here prints; callers (the CLI, tests) render what it returns.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from . import syntax as S
 from .check import PROPERTY_KINDS, check, param_domain
 from .codegen import Compiled, compile_model
 from .diagnostics import Diagnostic, Span, SpecError
-from .explore import HOLDS, RCU_THREAD, VIOLATED, Limits, Result, Stats, Violation, explore
+from .explore import HOLDS, RCU_THREAD, UNKNOWN, VIOLATED, Limits, Result, Stats, Violation, explore
 from .lower import lower
 from .parse import read_spec
 from .por import analyse
@@ -63,16 +65,37 @@ def run_check(
     """Check a spec for the selected properties (all by default) with one engine:
     "explicit" explores every interleaving (with partial-order reduction unless `reduce`
     is false); "bmc" searches all runs up to `depth` steps with z3."""
+    limits = limits or Limits()
+    if limits.started is None:
+        limits = dataclasses.replace(limits, started=time.monotonic())
     spec, checked, model = load(path, defines)
     if props:
         _validate_props(model, props)
     compiled = compile_model(model, props or None)
-    result = search(model, compiled, props or None, limits or Limits(), engine, depth, progress, reduce)
+    if limits.over_time(0.0) or limits.over_memory():
+        result = _stopped(limits, "while the spec was compiled; no state was explored")
+    else:
+        result = search(model, compiled, props or None, limits, engine, depth, progress, reduce)
     trace = None
     if result.verdict == VIOLATED and result.violation is not None and result.violation.path:
         trace = build_trace(compiled, result.violation)
     params = {n: v for n, v in model.params}
     return CheckRun(spec, checked, model, compiled, result, trace, params)
+
+
+def _stopped(limits: Limits, when: str) -> Result:
+    """UNKNOWN: --timeout or --max-memory was reached before the search began."""
+    if limits.over_memory():
+        return Result(UNKNOWN, Stats(0, 0, 0, 0.0), reason=f"{limits.memory_reason()} {when}")
+    return Result(UNKNOWN, Stats(0, 0, 0, 0.0), reason=f"--timeout {limits.timeout:g}s reached {when}")
+
+
+def _remaining(limits: Limits) -> float | None:
+    """What is left of --timeout (the engines that take a duration get this)."""
+    if limits.timeout is None:
+        return None
+    spent = 0.0 if limits.started is None else time.monotonic() - limits.started
+    return max(limits.timeout - spent, 0.001)
 
 
 def search(
@@ -90,7 +113,7 @@ def search(
     import time
 
     t0 = time.monotonic()
-    deadline = None if limits.timeout is None else t0 + limits.timeout
+    deadline = None if limits.timeout is None else (limits.started or t0) + limits.timeout
     notes: list[str] = []
     unknown: list[str] = []
     selected = [lm for lm in model.lemmas if props is None or lm.name in props or "lemma" in props]
@@ -157,7 +180,10 @@ def explicit_search(
 
     if not reduce:
         return explore(compiled, limits, progress)
-    result = explore(compiled, limits, progress, analyse(model, props))
+    reduction = analyse(model, props)
+    if limits.over_time(time.monotonic()) or limits.over_memory():
+        return _stopped(limits, "while the steps were analysed for partial-order reduction; no state was explored")
+    result = explore(compiled, limits, progress, reduction)
     v = result.violation
     if result.verdict != VIOLATED or v is None or not v.path:
         return result
@@ -305,6 +331,39 @@ def _why(result: Result) -> str:
 # ---------------------------------------------------------------- replay
 
 
+def _trace_problem(data: object) -> str:
+    """What makes decoded JSON unusable as a modelcheck ITF trace; "" when it is usable."""
+
+    def is_int(x: object) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    if not isinstance(data, dict):
+        return "the top level is not an object"
+    meta = data.get("#meta")
+    mc = meta.get("modelcheck") if isinstance(meta, dict) else None
+    if not isinstance(mc, dict):
+        return 'no "#meta"."modelcheck" object'
+    if not isinstance(mc.get("spec"), str) or not mc["spec"]:
+        return '"spec" is not a file name'
+    params = mc.get("params")
+    if not isinstance(params, dict) or not all(isinstance(v, (str, int)) for v in params.values()):
+        return '"params" is not an object of names and values'
+    path = mc.get("path")
+    if not isinstance(path, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(is_int(x) for x in p) and p[1] >= 0 for p in path
+    ):
+        return '"path" is not a list of [thread, branch] pairs of numbers'
+    v = mc.get("violation")
+    if not isinstance(v, dict) or not isinstance(v.get("name"), str) or not isinstance(v.get("kind"), str):
+        return '"violation" has no "name" and "kind"'
+    if not isinstance(data.get("vars"), list) or not all(isinstance(n, str) for n in data["vars"]):
+        return '"vars" is not a list of names'
+    states = data.get("states")
+    if not isinstance(states, list) or not all(isinstance(st, dict) for st in states):
+        return '"states" is not a list of objects'
+    return ""
+
+
 @dataclass(frozen=True)
 class ReplayOutcome:
     confirmed: bool
@@ -317,15 +376,24 @@ def replay(trace_path: str) -> ReplayOutcome:
     where = Span(trace_path, 0, 0, 0, 0)
     try:
         data = json.loads(Path(trace_path).read_text(encoding="utf-8"))
-        meta = data["#meta"]["modelcheck"]
-        spec_path = meta["spec"]
-        params = {str(k): str(v) for k, v in meta["params"].items()}
-        path = [(int(a), int(b)) for a, b in meta["path"]]
-        expected = meta["violation"]
-        states = data["states"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise SpecError([Diagnostic(where, "trace", f"not a modelcheck ITF trace: {exc}")]) from None
-    spec, checked, model = load(spec_path, params)
+    problem = _trace_problem(data)
+    if problem:
+        raise SpecError([Diagnostic(where, "trace", f"not a modelcheck ITF trace: {problem}")])
+    meta = data["#meta"]["modelcheck"]
+    spec_path = Path(meta["spec"])
+    if not spec_path.is_absolute():
+        spec_path = Path(trace_path).parent / spec_path
+    if spec_path.suffix != ".spec":
+        raise SpecError(
+            [Diagnostic(where, "trace", f"the trace names {str(spec_path)!r} as its spec, which is not a .spec file")]
+        )
+    params = {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in meta["params"].items()}
+    path = [(a, b) for a, b in meta["path"]]
+    expected = meta["violation"]
+    states = data["states"]
+    spec, checked, model = load(str(spec_path), params)
     compiled = compile_model(model, [expected["name"]])
     s = model.initial_state()
     names = [sl.name for sl in model.slots]

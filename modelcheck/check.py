@@ -15,6 +15,7 @@ from . import semantics as T
 from . import syntax as S
 from .diagnostics import Diagnostic, Span, SpecError, did_you_mean
 from .graphs import simple_cycles
+from .ir import OWNER_MASK
 
 #: Property kinds a violation can have; `expect` may name a kind or a property.
 PROPERTY_KINDS = (
@@ -85,6 +86,13 @@ VALUE_BUILTINS = {
     "freed",
 }
 PURE_BUILTINS = {"lockdep_is_held", "live", "freed"}
+
+#: At most this many thread instances: a lock slot holds its owner's number + 1 in
+#: `ir.OWNER_BITS` bits (docs/language.md, "Known limits").
+MAX_THREADS = OWNER_MASK
+#: At most this many slots in a state (every scalar of the globals, pool objects and
+#: thread locals), so a declared size cannot exhaust memory before the search starts.
+MAX_SLOTS = 100_000
 
 
 def check(spec: S.Spec, defines: Mapping[str, str] | None = None) -> T.CheckedSpec:
@@ -257,9 +265,20 @@ class _Checker:
                 except _Abort:
                     pass
         self._check_recursion()
+        instances = 0
         for name, d in self.threads.items():
             try:
                 self.thread_counts[name] = None if d.count is None else self.const_int(d.count, lo=1)
+                instances += self.thread_counts[name] or 1
+                if instances > MAX_THREADS:
+                    raise self.err(
+                        d.span if d.count is None else d.count.span,
+                        "limit",
+                        f"the spec has {instances} thread instances here, more than the {MAX_THREADS} modelcheck "
+                        "supports",
+                        f"a lock records its owner in {OWNER_MASK.bit_length()} bits: "
+                        "model fewer CPUs (races rarely need more than 3)",
+                    )
             except _Abort:
                 self.thread_counts[name] = None
         procs = []
@@ -291,6 +310,8 @@ class _Checker:
             elif isinstance(d, S.LemmaDecl):
                 with contextlib.suppress(_Abort):
                     lemmas.append(self._lemma(d))
+        if not self.diags:
+            self._check_state_size(threads)
         init: list[T.TStmt] = []
         for d in decls:
             if isinstance(d, S.InitDecl):
@@ -325,6 +346,24 @@ class _Checker:
             lemmas=tuple(lemmas),
             asserts=tuple(sorted(self.asserts)),
         )
+
+    def _check_state_size(self, threads: list[T.Thread]) -> None:
+        """Report the declaration whose slots take the state past `MAX_SLOTS`."""
+        total = 0
+        parts: list[tuple[int, Span]] = [(slot_count(v.type), v.span) for v in self.globals.values()]
+        parts += [(p.size * (slot_count(p.struct) + 2), p.span) for p in self.pools.values()]
+        parts += [((t.count or 1) * (2 + sum(slot_count(v.type) for v in t.locals)), t.span) for t in threads]
+        for n, span in parts:
+            total += n
+            if total > MAX_SLOTS:
+                self.err(
+                    span,
+                    "limit",
+                    f"the state takes {total:,} slots with this declaration, more than the {MAX_SLOTS:,} "
+                    "modelcheck supports",
+                    "every slot is explored: keep arrays, pools, locals and thread counts small",
+                )
+                return
 
     def _check_duplicates(self, decls: tuple[S.Decl, ...]) -> None:
         seen: dict[str, Span] = {}
@@ -431,6 +470,14 @@ class _Checker:
         if isinstance(t, S.ArrayType):
             elem = self.type_(t.elem, path)
             size = self.const_int(t.size, lo=1)
+            if size * slot_count(elem) > MAX_SLOTS:
+                raise self.err(
+                    t.size.span,
+                    "limit",
+                    f"an array of {size:,} elements takes {size * slot_count(elem):,} slots, more than the "
+                    f"{MAX_SLOTS:,} a state may have",
+                    "every element is explored: keep arrays to the few elements the race needs",
+                )
             return T.ArrayT(elem, size)
         assert isinstance(t, S.NamedType)
         if t.name in T.LOCK_KINDS:
@@ -508,6 +555,13 @@ class _Checker:
                 d.span, "name", f"'{d.struct}' is not a struct", did_you_mean(d.struct, list(self.struct_decls))
             )
         size = self.const_int(d.size, lo=1)
+        if size * (slot_count(self.structs[d.struct]) + 2) > MAX_SLOTS:
+            raise self.err(
+                d.size.span,
+                "limit",
+                f"a pool of {size:,} objects takes more than the {MAX_SLOTS:,} slots a state may have",
+                "every object is explored: keep pools to the few objects the race needs",
+            )
         allocated = size if d.allocated is None else self.const_int(d.allocated, lo=0)
         if allocated > size:
             assert d.allocated is not None
@@ -1407,6 +1461,17 @@ class _Checker:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def slot_count(ty: T.Type) -> int:
+    """How many state slots a value of `ty` takes (an rwsem two: owner and readers)."""
+    if isinstance(ty, T.StructT):
+        return sum(slot_count(f.type) for f in ty.fields)
+    if isinstance(ty, T.ArrayT):
+        return ty.size * slot_count(ty.elem)
+    if isinstance(ty, T.LockT) and ty.kind == "rwsem":
+        return 2
+    return 1
 
 
 def _walk_stmts(body: tuple[S.Stmt, ...]) -> Iterator[S.Stmt]:

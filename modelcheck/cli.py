@@ -8,13 +8,18 @@ command line, trace file), 3 unknown (a bound was hit), 70 internal error.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import TextIO
 
 from . import __version__, api
 from .diagnostics import SpecError
-from .explore import HOLDS, UNKNOWN, VIOLATED, Limits
+from .explore import HOLDS, UNKNOWN, VIOLATED, Limits, default_max_memory
 from .render import render_result
 from .trace import dump_itf, to_itf
 
@@ -29,6 +34,39 @@ class _UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise _UsageError(f"{self.prog}: error: {message}")
+
+
+def _count(text: str) -> int:
+    """A non-negative whole number (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A finite, positive number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text}")
+    return value
+
+
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """A memory size such as 500M or 4G (argparse type)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([BKMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if m is None or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a size such as 500M or 4G, got {text!r}")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,9 +84,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="check only this property or property kind (repeatable)",
     )
-    c.add_argument("--max-states", type=int, metavar="N")
-    c.add_argument("--max-depth", type=int, metavar="N")
-    c.add_argument("--timeout", type=float, metavar="SECONDS")
+    c.add_argument("--max-states", type=_count, metavar="N")
+    c.add_argument("--max-depth", type=_count, metavar="N")
+    c.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="for the whole run, compilation included")
+    c.add_argument(
+        "--max-memory",
+        type=_size,
+        metavar="SIZE",
+        help="stop with UNKNOWN past this much memory, e.g. 500M or 4G (default: 60%% of the machine's)",
+    )
     c.add_argument("--trace-out", metavar="FILE", help="write the counterexample as ITF JSON")
     c.add_argument(
         "--engine",
@@ -64,12 +108,13 @@ def _parser() -> argparse.ArgumentParser:
         help="explore every interleaving one by one (partial-order reduction is on by default)",
     )
     c.add_argument(
-        "--depth", type=int, default=30, metavar="K", help="the bound of bmc, the largest k of prove (default 30)"
+        "--depth", type=_count, default=30, metavar="K", help="the bound of bmc, the largest k of prove (default 30)"
     )
     t = sub.add_parser("test", help="check every spec's expect clauses")
     t.add_argument("paths", nargs="+")
-    t.add_argument("--max-states", type=int, metavar="N")
-    t.add_argument("--timeout", type=float, metavar="SECONDS")
+    t.add_argument("--max-states", type=_count, metavar="N")
+    t.add_argument("--timeout", type=_seconds, metavar="SECONDS")
+    t.add_argument("--max-memory", type=_size, metavar="SIZE", help="as for check")
     t.add_argument(
         "--strict",
         action="store_true",
@@ -155,7 +200,9 @@ def main(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
 
 def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     defines = _defines(args.defines)
-    limits = Limits(args.max_states, args.max_depth, args.timeout)
+    if args.trace_out:
+        _check_trace_out(args.trace_out, args.spec)
+    limits = Limits(args.max_states, args.max_depth, args.timeout, _memory(args.max_memory))
     run = api.run_check(
         args.spec, defines, args.property or None, limits, engine=args.engine, depth=args.depth, reduce=args.reduce
     )
@@ -177,10 +224,47 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         if run.trace is None:
             stderr.write("modelcheck: this violation has no trace to write\n")
         else:
-            data = to_itf(run.compiled, run.result.violation, run.trace, args.spec, run.params)
-            Path(args.trace_out).write_text(dump_itf(data), encoding="utf-8")
+            # relative to the trace's directory, where `replay` looks for it
+            spec = os.path.relpath(Path(args.spec).resolve(), Path(args.trace_out).resolve().parent)
+            data = to_itf(run.compiled, run.result.violation, run.trace, spec, run.params)
+            try:
+                _write_atomically(Path(args.trace_out), dump_itf(data))
+            except OSError as exc:
+                stderr.write(f"modelcheck: error: --trace-out {args.trace_out}: {exc.strerror or exc}\n")
+                return EXIT_INPUT
             stdout.write(f"trace written to {args.trace_out} (replay: modelcheck replay {args.trace_out})\n")
     return {HOLDS: EXIT_HOLDS, "PROVED": EXIT_HOLDS, VIOLATED: EXIT_VIOLATED, UNKNOWN: EXIT_UNKNOWN}[run.result.verdict]
+
+
+def _memory(size: int | None) -> int | None:
+    return default_max_memory() if size is None else size
+
+
+def _check_trace_out(target: str, spec: str) -> None:
+    """Refuse a --trace-out that cannot be written or that is an input of the run."""
+    path = Path(target)
+    where = f"modelcheck: error: --trace-out {target}"
+    if path.is_dir():
+        raise _UsageError(f"{where}: is a directory")
+    if not path.parent.is_dir():
+        raise _UsageError(f"{where}: no directory {str(path.parent)!r}")
+    if path.exists() and path.resolve() == Path(spec).resolve():
+        raise _UsageError(f"{where}: is the spec being checked; choose another file")
+    if path.exists() and not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        raise _UsageError(f"{where}: not writable")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write through a temporary file in the same directory, then rename it over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _spec_files(paths: list[str]) -> list[str]:
@@ -195,7 +279,7 @@ def _spec_files(paths: list[str]) -> list[str]:
 
 
 def _test(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    limits = Limits(args.max_states, None, args.timeout)
+    limits = Limits(args.max_states, None, args.timeout, _memory(args.max_memory))
     passed = failed = errors = vacuous = 0
     files = _spec_files(args.paths)
     if not files:

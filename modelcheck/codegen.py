@@ -62,6 +62,12 @@ def enabled_checks(model: ir.Model, props: Collection[str] | None) -> set[int]:
     return out
 
 
+# Past this indentation, or this many nodes inlined one inside the other, the rest of a
+# step becomes a part function of its own (Python allows 100 levels of indentation).
+_MAX_INDENT = 40
+_MAX_INLINE = 150
+
+
 def compile_model(model: ir.Model, props: Collection[str] | None = None, traced: bool = False) -> Compiled:
     """Generate and compile the step functions of a model."""
     gen = _Gen(model, props, traced)
@@ -89,6 +95,12 @@ class _Gen:
         self.lock_order = props is None or "lock_order" in props
         self.deadlock = props is None or "deadlock" in props
         self.lines: list[str] = []
+        self.joins: set[int] = set()
+        self.pending: list[int] = []
+        self.in_part = False  # emitting a part function: the next part is returned, not called
+        self.depth = 0  # nodes inlined one inside the other so far
+        self.pcs: dict[int, dict[int, int]] = {}  # per thread: yield node -> pc
+        self.emitted_joins: set[tuple[int, int]] = set()
         self.spin_slots = [lk.addr for lk in model.locks if lk.kind == "spinlock"]
         self.gp_slots = [t.gp_slot for t in model.threads if t.gp_slot >= 0]
         self.mask_slots = [p.base + k * p.stride + 1 for p in model.pools if p.rcu for k in range(p.size)]
@@ -287,6 +299,9 @@ class _Gen:
 
     def step_fn(self, t: ir.ThreadIR, nid: int, fname: str) -> None:
         node = t.nodes[nid]
+        self.joins = self.join_nodes(t, nid)
+        self.pending = sorted(self.joins)
+        self.part_fns(t)
         self.emit(1, f"def {fname}(s):")
         self.emit(2, "try:")
         self.path_nodes, self.path_sites = [], []
@@ -299,39 +314,101 @@ class _Gen:
                 self.emit(3, "v = list(s)")
                 self.emit(3, "while True:")
                 self.emit(4, "try:")
-                self.cont(t, c, 5, first=False, ret="out.append(tuple(v)); break")
+                self.cont(t, c, 5, first=False, ret="out.append({v}); break")
                 self.emit(4, "except _Fail as f:")
                 self.emit(5, "out.append(f.error); break")
             self.fail_stmt = "return {err}"
             self.emit(3, "return out")
         else:
-            self.cont(t, nid, 3, first=True, ret="return tuple(v)")
+            self.cont(t, nid, 3, first=True, ret="return {v}")
         self.emit(2, "except _Fail as f:")
         self.emit(3, "return f.error")
+        self.part_fns(t)
 
-    def cont(self, t: ir.ThreadIR, nid: int, ind: int, first: bool, ret: str) -> None:
+    def part_fns(self, t: ir.ThreadIR) -> None:
+        """Emit a function for each pending part of a step (a join, or code nested too deep
+        to inline). A part ends the step with its state or error, or returns the function of
+        the part that comes next, which the step calls in a loop: parts never nest in
+        Python's stack or indentation, however long the step."""
+        while self.pending:
+            j = self.pending.pop()
+            if (t.index, j) in self.emitted_joins:
+                continue
+            self.emitted_joins.add((t.index, j))
+            saved = self.in_part, self.depth, self.path_nodes, self.path_sites
+            # a part's code paths start at the join: the path before it was marked by the caller
+            self.in_part, self.depth, self.path_nodes, self.path_sites = True, 0, [], []
+            self.emit(1, f"def t{t.index}_n{j}(v):")
+            self.cont(t, j, 2, first=False, ret="return {v}", inline=True)
+            self.in_part, self.depth, self.path_nodes, self.path_sites = saved
+
+    def join_nodes(self, t: ir.ThreadIR, start: int) -> set[int]:
+        """The local nodes that the step from `start` reaches along more than one edge.
+
+        Each becomes a function of its own that every path calls: inlining the code after
+        a join into every branch before it doubles the code at every `if`.
+        """
+        nodes, pcs = t.nodes, set(t.yields)
+        indegree: dict[int, int] = {}
+        todo, seen = [start], {start}
+        while todo:
+            n = nodes[todo.pop()]
+            for x in (n.next, n.then, n.orelse, *n.choices):
+                if x is None or x in pcs or nodes[x].end:
+                    continue
+                indegree[x] = indegree.get(x, 0) + 1
+                if x not in seen:
+                    seen.add(x)
+                    todo.append(x)
+        return {x for x, k in indegree.items() if k > 1}
+
+    def cont(self, t: ir.ThreadIR, nid: int, ind: int, first: bool, ret: str, inline: bool = False) -> None:
+        """Emit the code of node `nid` and of the local nodes after it, up to the next
+        yield point; `ret` is the statement that ends the step with the value `{v}`."""
         nodes, sites = len(self.path_nodes), len(self.path_sites)
         try:
-            self._cont(t, nid, ind, first, ret)
+            self._cont(t, nid, ind, first, ret, inline)
         finally:
             del self.path_nodes[nodes:], self.path_sites[sites:]
 
-    def _cont(self, t: ir.ThreadIR, nid: int, ind: int, first: bool, ret: str) -> None:
+    def _cont(self, t: ir.ThreadIR, nid: int, ind: int, first: bool, ret: str, inline: bool) -> None:
         node = t.nodes[nid]
-        pcs = {y: i for i, y in enumerate(t.yields)}
+        pcs = self.pcs.get(t.index)
+        if pcs is None:
+            pcs = self.pcs[t.index] = {y: i for i, y in enumerate(t.yields)}
         if not first and nid in pcs:
             self.enter(t, pcs[nid], ind)
             self.reached(ind)
-            self.emit(ind, ret)
+            self.emit(ind, ret.format(v="tuple(v)"))
+            return
+        if not first and not inline and (nid in self.joins or ind > _MAX_INDENT or self.depth > _MAX_INLINE):
+            part = f"t{t.index}_n{nid}"
+            self.pending.append(nid)
+            self.reached(ind)
+            if self.in_part:
+                self.emit(ind, f"return {part}")
+            else:
+                self.emit(ind, f"_p = {part}(v)")
+                self.emit(ind, "while callable(_p):")
+                self.emit(ind + 1, "_p = _p(v)")
+                self.emit(ind, ret.format(v="_p"))
             return
         self.path_nodes.append((t.index, nid))
+        self.depth += 1
+        try:
+            self.node_code(t, node, ind, first, ret)
+        finally:
+            self.depth -= 1
+
+    def node_code(self, t: ir.ThreadIR, node: ir.Node, ind: int, first: bool, ret: str) -> None:
+        """The code of one node, followed by `cont` of what comes after it."""
         if node.end:
             if first:
                 self.emit(ind, "v = list(s)")
             self.thread_end(t, ind)
             self.enter(t, t.end_pc, ind)
             self.reached(ind)
-            self.emit(ind, ret)
+            self.emit(ind, ret.format(v="tuple(v)"))
             return
         ops = list(node.ops)
         if first:
@@ -366,7 +443,7 @@ class _Gen:
             self.thread_end(t, ind)
             self.enter(t, t.end_pc, ind)
             self.reached(ind)
-            self.emit(ind, ret)
+            self.emit(ind, ret.format(v="tuple(v)"))
             return
         self.cont(t, node.next, ind, False, ret)
 
@@ -447,7 +524,9 @@ class _Gen:
         me = t.index + 1
         bit = 1 << t.index
         if isinstance(op, ir.Set):
-            if self.traced:
+            if self.traced and op.reset:
+                self.emit(ind, f"_rs(v, {self.addr(op.addr, 'v')}, {self.expr(op.value, 'v')})")
+            elif self.traced:
                 self.emit(ind, f"w = {self.addr(op.addr, 'v')}")
                 self.emit(ind, f"v[w] = _wr(w, {self.expr(op.value, 'v')})")
             else:

@@ -24,6 +24,7 @@ CODES: dict[str, str] = {
     "bounds": "a constant index is out of range",
     "init": "init { } fails: a null dereference, an index or a value out of range",
     "promela": "the model cannot be exported to Promela exactly (values past 32 bits, ...)",
+    "limit": "a declaration or a nesting goes past a documented limit of modelcheck",
 }
 
 
@@ -70,7 +71,15 @@ class Diagnostic:
                 lines.append("    " + " " * (self.span.col - 1) + "^" * width)
         if self.hint:
             lines.append(f"  hint: {self.hint}")
-        return "\n".join(lines)
+        return escape_controls("\n".join(lines))
+
+
+def escape_controls(text: str) -> str:
+    """Show control characters other than newlines as escapes (`\\x1b`), so text taken
+    from a spec (a comment, a statement) cannot drive the terminal."""
+    if text.isprintable() or all(c.isprintable() or c in "\n\t" for c in text):
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
 
 
 class SpecError(Exception):

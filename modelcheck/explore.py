@@ -10,6 +10,7 @@ is checked for cycles with networkx.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,42 @@ class Limits:
     max_states: int | None = None
     max_depth: int | None = None
     timeout: float | None = None
+    max_memory: int | None = None  # bytes of resident memory of this process
+    started: float | None = None  # time.monotonic() when the run began: --timeout counts from there
+
+    def over_time(self, t0: float) -> bool:
+        """True when --timeout has passed since the run began (or since `t0`)."""
+        return (
+            self.timeout is not None
+            and time.monotonic() - (t0 if self.started is None else self.started) > self.timeout
+        )
+
+    def over_memory(self) -> bool:
+        """True when the process uses more memory than --max-memory."""
+        return self.max_memory is not None and resident_bytes() > self.max_memory
+
+    def memory_reason(self) -> str:
+        """The UNKNOWN reason when over_memory() is true."""
+        return f"--max-memory {format_size(self.max_memory or 0)} reached ({format_size(resident_bytes())} in use)"
+
+
+def resident_bytes() -> int:
+    """The resident memory of this process, from /proc/self/statm (peak RSS elsewhere)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def format_size(n: int) -> str:
+    """Bytes as 1.5G, 300M or 12K."""
+    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return f"{n}B"
 
 
 @dataclass(frozen=True)
@@ -183,7 +220,13 @@ def _explore(
                 s = states[i]
                 expanded += 1
                 if expanded & 1023 == 0:
-                    if limits.timeout is not None and time.monotonic() - t0 > limits.timeout:
+                    if limits.over_memory():
+                        return Result(
+                            UNKNOWN,
+                            stats(),
+                            reason=f"{limits.memory_reason()} after {len(states)} states (complete to depth {depth})",
+                        )
+                    if limits.over_time(t0):
                         if pending is not None:
                             return pending
                         return Result(
@@ -338,3 +381,15 @@ def lock_order_cycle(c: Compiled) -> Violation | None:
     else:
         msg = "lock-order cycle " + " -> ".join([*cycle, cycle[0]]) + ": a potential ABBA deadlock"
     return Violation("lock_order", "lock_order", msg, None, (), False, tuple(lines))
+
+
+def default_max_memory() -> int | None:
+    """60% of the machine's memory (MemTotal in /proc/meminfo); None where it is unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024 * 6 // 10
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

@@ -109,6 +109,7 @@ Expr = Const | Load | Un | Bin | Guarded | Held | ReadersMask
 class Set:
     addr: Addr
     value: Expr
+    reset: bool = False  # a dead local set back to its initial value: bookkeeping, not a store
 
 
 @dataclass(frozen=True)

@@ -547,7 +547,7 @@ class _Lowerer:
         ys = {n.id for n in nodes if n.shared or n.choices}
 
         def succ(n: ir.Node) -> list[int]:
-            return [x for x in (n.next, n.then, n.orelse) if x is not None]
+            return [x for x in (n.next, n.then, n.orelse, *n.choices) if x is not None]
 
         # Depth-first over local edges from every root; the target of a back edge yields.
         state: dict[int, int] = {}
@@ -968,7 +968,7 @@ class _Lowerer:
         # the callee's locals are dead after the call: reset them so they do not split states
         for sym, base in sorted(callee.slots.items(), key=lambda kv: kv[1]):
             for k in range(_size(sym.type)):
-                exit_node.ops.append(ir.Set(ir.Addr(base + k), ir.Const(self.slots[base + k].init)))
+                exit_node.ops.append(ir.Set(ir.Addr(base + k), ir.Const(self.slots[base + k].init), reset=True))
 
     # ------------------------------------------------------------ expressions
     def rvalue(self, e: T.TExpr, direct: bool, text: str = "", self_obj: ir.Addr | None = None) -> Val:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import syntax as S
@@ -136,8 +136,72 @@ def parse(text: str, file: str = "<string>") -> S.Spec:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise SpecError([_syntax_diagnostic(exc, file, text)], text) from None
+    problem = _too_deep(tree, file)
+    if problem is not None:
+        raise SpecError([problem], text)
     decls = _ToAst(file).transform(tree)
     return S.Spec(file=file, source=text, decls=tuple(decls))
+
+
+#: At most this many blocks inside one another (`if`, `while`, `atomic`, `choose`,
+#: `else if`), and expressions at most this many operators deep (`a + b + c` is two):
+#: every stage and the generated Python code nest as deep (docs/language.md, "Known limits").
+MAX_NESTING = 50
+# Rules whose children are a flat chain of operands: `a + b + c` becomes two levels.
+_CHAINS = {
+    "or_expr",
+    "and_expr",
+    "cmp_expr",
+    "bor_expr",
+    "bxor_expr",
+    "band_expr",
+    "shift_expr",
+    "sum_expr",
+    "prod_expr",
+}
+
+
+def _too_deep(tree: Tree[Token], file: str) -> Diagnostic | None:
+    """The first place where blocks or an expression nest deeper than `MAX_NESTING`.
+
+    Walks the lark tree with an explicit stack, before any stage recurses over it.
+    """
+    stack: list[tuple[Tree[Token], int, int, Any]] = [(tree, 0, 0, tree.meta)]
+    while stack:
+        node, blocks, depth, meta = stack.pop()
+        if not getattr(node.meta, "empty", True):
+            meta = node.meta
+        name = str(node.data)
+        if name == "block":
+            blocks += 1
+            if blocks > MAX_NESTING:
+                return Diagnostic(
+                    _span(file, meta),
+                    "limit",
+                    f"blocks nest {blocks} deep here, more than the {MAX_NESTING} modelcheck supports",
+                    "move the inner code into a proc, or use `else if` sparingly",
+                )
+        statement = name in ("start", "block") or name.endswith(("_stmt", "_decl"))
+        depth = 0 if statement else depth + 1
+        if depth > MAX_NESTING:
+            return Diagnostic(
+                _span(file, meta),
+                "limit",
+                f"this expression nests {depth} operators deep, more than the {MAX_NESTING} modelcheck supports",
+                "split it with a local variable or a pure function",
+            )
+        children = [c for c in node.children if isinstance(c, Tree)]
+        operand = [not str(c.data).endswith("_op") for c in children]
+        k = sum(operand) if name in _CHAINS else 0
+        i = k
+        for c, is_operand in zip(reversed(children), reversed(operand), strict=True):
+            extra = 0
+            if k > 1 and is_operand:
+                # left-associative: operand i sits under the k - i operators after it
+                i -= 1
+                extra = k - 1 - max(i, 1)
+            stack.append((c, blocks, depth + extra, meta))
+    return None
 
 
 def read_spec(path: str) -> S.Spec:

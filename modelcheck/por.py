@@ -151,6 +151,8 @@ class _Analysis:
         self.pools = {p.name: p for p in model.pools}
         self.watched: set[int] = set()  # slots the selected invariants read
         self.ranges = Ranges(model)
+        # per thread: its private slots, and its yield nodes -> pc
+        self._per_thread: dict[int, tuple[set[int], dict[int, int]]] = {}
 
     def slots_of(self, a: ir.Addr) -> list[int]:
         if not a.terms:
@@ -279,10 +281,12 @@ class _Analysis:
         self, t: ir.ThreadIR, pc: int, held: dict[int, frozenset[tuple[int, str]]]
     ) -> tuple[list[Access], set[int]]:
         """The accesses of the step at `pc` (shared slots only) and the pcs it can end at."""
-        private = {k for k, s in enumerate(self.m.slots) if s.thread == t.index and s.kind in ("local", "pc")}
-        # a local an invariant reads is visible: its writes are accesses like any other
-        private = set() if ANY in self.watched else private - self.watched
-        yields = {y: i for i, y in enumerate(t.yields)}
+        if t.index not in self._per_thread:
+            private = {k for k, s in enumerate(self.m.slots) if s.thread == t.index and s.kind in ("local", "pc")}
+            # a local an invariant reads is visible: its writes are accesses like any other
+            private = set() if ANY in self.watched else private - self.watched
+            self._per_thread[t.index] = (private, {y: i for i, y in enumerate(t.yields)})
+        private, yields = self._per_thread[t.index]
         accesses: list[Access] = []
         ends: set[int] = set()
         seen: set[int] = set()
@@ -400,22 +404,26 @@ class _Analysis:
 
     @staticmethod
     def future(acc: list[list[Access]], ends: list[set[int]]) -> list[dict[int, list[Access]]]:
-        """For each pc, the accesses of every step reachable from it, by location."""
+        """For each pc, the accesses of every step reachable from it, by location (each
+        distinct access once: a conflict only asks whether one exists)."""
         n = len(acc)
+        # least fixpoint of fut[pc] = acc[pc] | fut[e] for every end e; backwards, code that
+        # runs forwards settles in one pass, each loop takes another
+        succ = [sorted(e for e in ends[pc] if e < n and e != pc) for pc in range(n)]
+        fut = [frozenset(a) for a in acc]
+        changed = True
+        while changed:
+            changed = False
+            for pc in range(n - 1, -1, -1):
+                new = fut[pc].union(*(fut[e] for e in succ[pc]))
+                if len(new) != len(fut[pc]):
+                    fut[pc] = new
+                    changed = True
         out: list[dict[int, list[Access]]] = []
         for pc in range(n):
-            seen = {pc}
-            stack = [pc]
-            while stack:
-                q = stack.pop()
-                for e in ends[q]:
-                    if e < n and e not in seen:
-                        seen.add(e)
-                        stack.append(e)
             by_loc: dict[int, list[Access]] = {}
-            for q in seen:
-                for a in acc[q]:
-                    by_loc.setdefault(a.loc, []).append(a)
+            for a in sorted(fut[pc], key=_access_order):
+                by_loc.setdefault(a.loc, []).append(a)
             out.append(by_loc)
         return out
 
@@ -430,6 +438,10 @@ class _Analysis:
                     out[x] = [Access(x, True, frozenset())]
                 out[WAITS] = [Access(WAITS, False, frozenset())]
         return out
+
+
+def _access_order(a: Access) -> tuple[int, bool, list[tuple[int, str]], bool]:
+    return (a.loc, a.write, sorted(a.held), a.own_bit)
 
 
 def _conflict(mine: list[Access], theirs: dict[int, list[Access]], held_i: frozenset[tuple[int, str]]) -> bool:

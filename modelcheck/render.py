@@ -10,6 +10,7 @@ from __future__ import annotations
 import textwrap
 
 from .coverage import Coverage
+from .diagnostics import escape_controls
 from .explore import HOLDS, UNKNOWN, VIOLATED, Result
 from .trace import Trace
 
@@ -107,7 +108,7 @@ def render_result(result: Result, trace: Trace | None, header: list[str]) -> str
                 f"(replay key {trace.replay_key()})"
             )
             out.append(render_trace(trace))
-    return "\n".join(out) + "\n"
+    return escape_controls("\n".join(out)) + "\n"
 
 
 def render_trace(trace: Trace) -> str:

@@ -139,9 +139,8 @@ def _writes(
     out = []
     for i in sorted(written):
         slot = model.slots[i]
-        dead = slot.proc and b[i] == slot.init  # a proc's locals are reset when it returns
         internal = "<tmp" in slot.name or "<ret" in slot.name
-        if slot.kind not in HIDDEN_KINDS and not internal and not dead:
+        if slot.kind not in HIDDEN_KINDS and not internal:
             out.append((_short(model, i), format_slot(model, i, b[i])))
     return tuple(out)
 

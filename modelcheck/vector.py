@@ -996,7 +996,13 @@ class _Search:
                         self.stats(),
                         reason=f"--max-states {limits.max_states} reached (complete to depth {level})",
                     )
-                if limits.timeout is not None and time.monotonic() - self.t0 > limits.timeout:
+                if limits.over_memory():
+                    return Result(
+                        UNKNOWN,
+                        self.stats(),
+                        reason=f"{limits.memory_reason()} after {store.n} states (complete to depth {level})",
+                    )
+                if limits.over_time(self.t0):
                     return Result(
                         UNKNOWN,
                         self.stats(),

@@ -117,3 +117,130 @@ def test_output_is_deterministic() -> None:
     b = cli("-D", "RECHECK_PMD=false", REMAP)[1]
     strip = [line for line in a.splitlines() if " s" not in line[-3:]]
     assert [line for line in b.splitlines() if " s" not in line[-3:]] == strip
+
+
+# ---------------------------------------------------------------- robustness (issue 9)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "fragment"),
+    [
+        ("--max-states", "-1", "expected a number >= 0"),
+        ("--max-depth", "-3", "expected a number >= 0"),
+        ("--depth", "-1", "expected a number >= 0"),
+        ("--timeout", "nan", "finite number of seconds > 0"),
+        ("--timeout", "inf", "finite number of seconds > 0"),
+        ("--timeout", "-2", "finite number of seconds > 0"),
+        ("--max-memory", "12Q", "a size such as 500M"),
+    ],
+)
+def test_bad_option_values_exit_2_with_a_message(option: str, value: str, fragment: str) -> None:
+    code, out, err = cli(REMAP, f"{option}={value}")
+    assert code == 2 and fragment in err and option in err and out == ""
+
+
+def test_trace_out_to_a_directory_or_a_missing_directory_exits_2(tmp_path: Path) -> None:
+    for target, fragment in ((tmp_path, "is a directory"), (tmp_path / "no" / "t.json", "no directory")):
+        code, out, err = cli(REMAP, "-D", "RECHECK_PMD=false", "--trace-out", str(target))
+        assert code == 2 and fragment in err and "Traceback" not in err
+
+
+def test_trace_out_never_overwrites_the_spec(tmp_path: Path) -> None:
+    spec = tmp_path / "remap.spec"
+    text = Path(REMAP).read_text()
+    spec.write_text(text)
+    code, _, err = cli(str(spec), "-D", "RECHECK_PMD=false", "--trace-out", str(tmp_path / "." / "remap.spec"))
+    assert code == 2 and "is the spec being checked" in err
+    assert spec.read_text() == text
+
+
+def test_trace_out_is_written_atomically_and_an_unwritable_one_exits_2(tmp_path: Path) -> None:
+    trace = tmp_path / "t.json"
+    trace.write_text("old")
+    code, out, _ = cli(REMAP, "-D", "RECHECK_PMD=false", "--trace-out", str(trace))
+    assert code == 1 and json.loads(trace.read_text())["#meta"]["format"] == "ITF"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.json"]  # no temporary file left behind
+    # /proc/self takes no new files, not even from root: the write itself fails
+    code, _, err = cli(REMAP, "-D", "RECHECK_PMD=false", "--trace-out", "/proc/self/t.json")
+    assert code == 2 and "--trace-out /proc/self/t.json" in err and "Traceback" not in err
+
+
+def test_max_memory_below_the_current_use_stops_with_unknown() -> None:
+    code, out, _ = cli(REMAP, "--max-memory", "1M")
+    assert code == 3 and "UNKNOWN: --max-memory 1M reached" in out and "HOLDS" not in out
+
+
+def test_nesting_past_the_limit_is_a_diagnostic(tmp_path: Path) -> None:
+    spec = tmp_path / "deep.spec"
+    cases = {
+        "x = " + " + ".join(["1"] * 700): "700 operators deep",
+        "x = " + "-" * 1000 + "1": "51 operators deep",
+        "var i: int[0..1]\n" + "if i == 0 {\n" * 200 + "x = 1\n" + "}\n" * 200: "blocks nest 51 deep",
+    }
+    for body, fragment in cases.items():
+        spec.write_text(f"shared x: int[-1000..1000]\nthread t {{\n{body}\n}}\n")
+        code, _, err = cli(str(spec))
+        assert code == 2 and fragment in err and "[limit]" in err and "Traceback" not in err
+        assert f"{spec}:" in err
+
+
+def _good_trace(tmp_path: Path) -> tuple[Path, dict[str, object]]:
+    spec = tmp_path / "remap.spec"
+    spec.write_text(Path(REMAP).read_text())
+    trace = tmp_path / "t.json"
+    code, _, err = cli(str(spec), "-D", "RECHECK_PMD=false", "--trace-out", str(trace))
+    assert code == 1, err
+    return trace, json.loads(trace.read_text())
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda d: [], "the top level is not an object"),
+        (lambda d: {"#meta": []}, '"modelcheck" object'),
+        (lambda d: d["#meta"]["modelcheck"].update(spec=3), '"spec" is not a file name'),
+        (lambda d: d["#meta"]["modelcheck"].update(params=[1]), '"params" is not an object'),
+        (lambda d: d["#meta"]["modelcheck"].update(path="0/1"), '"path" is not a list'),
+        (lambda d: d["#meta"]["modelcheck"].update(path=[[0, -1]]), '"path" is not a list'),
+        (lambda d: d["#meta"]["modelcheck"].update(violation="x"), '"violation" has no'),
+        (lambda d: d.update(states=[1, 2]), '"states" is not a list of objects'),
+        (lambda d: d.update(vars=5), '"vars" is not a list of names'),
+    ],
+)
+def test_replay_of_json_of_the_wrong_shape_exits_2(tmp_path: Path, change: object, fragment: str) -> None:
+    trace, data = _good_trace(tmp_path)
+    changed = change(data)  # type: ignore[operator]
+    trace.write_text(json.dumps(data if changed is None else changed))
+    code, out, err = cli("replay", str(trace))
+    assert code == 2 and fragment in err and "Traceback" not in err
+
+
+def test_replay_never_shows_a_file_that_is_not_a_spec(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    trace, data = _good_trace(tmp_path)
+    data["#meta"]["modelcheck"]["spec"] = str(secret)  # type: ignore[index]
+    trace.write_text(json.dumps(data))
+    code, out, err = cli("replay", str(trace))
+    assert code == 2 and "not a .spec file" in err and "root:x" not in out + err
+
+
+def test_replay_finds_the_spec_next_to_the_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trace, _ = _good_trace(tmp_path)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for name in ("remap.spec", "t.json"):
+        (tmp_path / name).rename(moved / name)
+    monkeypatch.chdir(ROOT)
+    code, out, err = cli("replay", str(moved / "t.json"))
+    assert code == 1 and out.startswith("REPLAY OK"), err
+
+
+def test_control_characters_from_a_spec_are_escaped_on_the_terminal(tmp_path: Path) -> None:
+    spec = tmp_path / "a\x1b[2Jb.spec"  # a file name the header echoes
+    spec.write_text("shared x: int[0..1]\nthread t {\n    x = 1\n    assert ok: x == 0\n}\n")
+    code, out, err = cli(str(spec))
+    assert code == 1 and "\x1b" not in out and "a\\x1b[2Jb.spec" in out
+    spec.write_text("shared x: int[0..1]\nthread t {\n    x = 2   // \x1b[31m red\n}\n")
+    code, out, err = cli(str(spec))
+    assert code == 2 and "\x1b" not in err and "// \\x1b[31m red" in err

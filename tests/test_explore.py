@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from modelcheck import api
-from modelcheck.explore import Limits
+from modelcheck.codegen import compile_model
+from modelcheck.explore import Limits, explore
 
 from .conftest import ROOT
-from .helpers import run
+from .helpers import model_of, run
 
 TICKET = str(ROOT / "bench" / "ticketlock.spec")
 
@@ -194,3 +195,36 @@ def test_the_first_violation_is_reported_and_others_can_be_selected() -> None:
 def test_specs_library_expectations(tmp_path: Path) -> None:
     outcomes = api.test_spec(str(ROOT / "specs" / "remap.spec"))
     assert len(outcomes) == 8 and all(o.passed for o in outcomes)
+
+
+_GRID = """
+shared a: int[0..40]
+shared b: int[0..40]
+thread t { while a < 40 { a = a + 1 } }
+thread u { while b < 40 { b = b + 1 } }
+"""
+
+
+@pytest.mark.parametrize("bulk_after", [None, 50])
+def test_max_memory_stops_either_search_with_unknown(bulk_after: int | None) -> None:
+    c = compile_model(model_of(_GRID))
+    full = explore(c, Limits(), bulk_after=None)
+    assert full.verdict == "HOLDS" and full.stats.states == 14884
+    # a cap below what the process already uses trips at the first check: every 1024
+    # expansions in the per-state search, at the end of a level in the bulk one
+    stopped = explore(c, Limits(max_memory=1), bulk_after=bulk_after)
+    assert stopped.verdict == "UNKNOWN" and stopped.reason.startswith("--max-memory 1B reached")
+    assert "complete to depth" in stopped.reason and stopped.stats.states < full.stats.states
+
+
+@pytest.mark.parametrize("engine", ["explicit", "bmc"])
+def test_timeout_counts_from_the_start_of_the_run(engine: str) -> None:
+    # a run that began (by its Limits) 1,000 s ago is past --timeout 1 before its search:
+    # no clock race, the stages before the search count
+    import time
+
+    spec = str(ROOT / "specs" / "remap.spec")
+    limits = Limits(timeout=1.0, started=time.monotonic() - 1000)
+    run_ = api.run_check(spec, limits=limits, engine=engine)
+    assert run_.result.verdict == "UNKNOWN" and run_.result.stats.states == 0
+    assert run_.result.reason == "--timeout 1s reached while the spec was compiled; no state was explored"
