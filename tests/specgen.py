@@ -30,6 +30,7 @@ from modelcheck import ir
 from modelcheck import semantics as T
 from modelcheck import syntax as S
 from modelcheck.check import BUILTINS, check
+from modelcheck.codegen import EvalFailure, evaluate
 from modelcheck.lower import lower
 from modelcheck.parse import _parser, parse
 
@@ -302,7 +303,8 @@ class _Gen:
             return
         d = self.decls
         # a value proc that reads shared state: usable in atomic { }, asserts, conditions, args
-        d.append(f"proc get() -> int[0..2] {{\n    if x == {self.r.randint(0, 1)} {{\n        return y\n    }}\n    return x % 3\n}}")
+        self.get_c = self.r.randint(0, 1)
+        d.append(f"proc get() -> int[0..2] {{\n    if x == {self.get_c} {{\n        return y\n    }}\n    return x % 3\n}}")
         self.procs.append(("int_ret", "get", True))
         d.append("proc is_at(k: int[-1..1024]) -> bool { return y == k }")
         self.procs.append(("bool_ret", "is_at", True))
@@ -325,6 +327,11 @@ class _Gen:
                 "    r = o.val\n    spin_unlock(o.ptl)\n    return r\n}"
             )
             self.procs.append(("obj_ret", "obj_get", False))
+
+    def get_oracle(self, value: str) -> str:
+        """A condition that is true iff `value` is what get() returns in this state."""
+        c = self.get_c
+        return f"(x == {c} ==> {value} == y) && (x != {c} ==> {value} == x % 3)"
 
     # ------------------------------------------------------------ statements
 
@@ -430,7 +437,12 @@ class _Gen:
         )
 
     def s_assert(self, ctx: _Ctx) -> list[str]:
+        if "procs" in self.on and self.p(0.15):  # an oracle: the proc's value, computed inline
+            self.counter += 1
+            return [f"assert oracle{self.counter}: {self.get_oracle('get()')}"]
         c = self.cond(ctx)
+        if self.p(0.6):
+            c = f"{c} || {self.cond(ctx)}"
         if "procs" in self.on and self.p(0.3):
             c = f"get() != {self.r.randint(0, 3)} || {c}"
         if self.p(0.4):
@@ -442,7 +454,7 @@ class _Gen:
         if self.p(0.5):
             src = self.pick(self.ints(shared=True))
             return [f"BUG_ON(READ_ONCE({src.name}) == {self.const(src)} && {self.cond(ctx)})"]
-        return [f"BUG_ON({self.cond(ctx)})"]
+        return [f"BUG_ON({self.cond(ctx)} && {self.cond(ctx)})"]
 
     def s_atomic(self, ctx: _Ctx) -> list[str]:
         inner = dataclasses.replace(ctx, atomic=True)
@@ -461,10 +473,16 @@ class _Gen:
         elif k == 2 and "rcu" in self.on and not ctx.locked:
             first = ["skip", "synchronize_rcu()"]
         body = self.block(inner, self.r.randint(1, 3))
+        before: list[str] = []
         if "procs" in self.on and self.p(0.6):
             v = self.pick(self.ints(shared=True))
             body.insert(0, f"{v.name} = get()" if v.hi >= 2 and v.lo <= 0 else f"{v.name} = get() % {v.hi + 1}")
-        return ["atomic {"] + _ind(first + body + tail) + ["}"]
+        if "procs" in self.on and self.p(0.3):  # an oracle: the value of get() in the block's state
+            o = self.local(ctx, "int", 0, 2)
+            ctx.th.decls.add(o.name)
+            before = [f"var {o.name}: int[0..2]"]
+            body = [f"{o.name} = get()", f"assert oracle{self.counter}: {self.get_oracle(o.name)}"] + body
+        return before + ["atomic {"] + _ind(first + body + tail) + ["}"]
 
     def s_choose(self, ctx: _Ctx) -> list[str]:
         n = self.r.randint(2, 3)
@@ -485,7 +503,7 @@ class _Gen:
         return lines + ["}"]
 
     def s_await(self, ctx: _Ctx) -> list[str]:
-        return [f"await {self.cond(ctx, calls=False)}"]
+        return [f"await {self.cond(ctx, calls=False)} || {self.cond(ctx, calls=False)}"]
 
     def plain_locks(self) -> list[tuple[str, str, str]]:
         out = []
@@ -592,7 +610,7 @@ class _Gen:
                 [f"pt = ent_t(present: {self.pick(['true', 'false'])}, pfn: {self.r.randint(0, 3)})"],
                 [f"pt.pfn = {self.r.randint(0, 3)}"],
                 ["assert pt != ent_t() || !pt.present"],
-                [f"arr[{self.int_atom(ctx)} % 2] = {self.r.randint(0, 2)}"],
+                [f"arr[{self.pick([a for a in [self.int_atom(ctx)] if _has_name(a)] or ['y'])} % 2] = {self.r.randint(0, 2)}"],
                 [f"arr[x] = {self.r.randint(0, 2)}"],  # may be out of bounds
             ]
             if not ctx.atomic:
@@ -669,15 +687,43 @@ class _Gen:
             body = self.thread_body(th)
             head = f"thread {th.name}" + (f"[{'2' if th.count == 2 else 'N'}]" if th.count is not None else "")
             parts.append(head + " {\n" + "\n".join(_ind(body)) + "\n}")
-        parts += self.make_invariants()
+        parts += self.choose_invariants("\n".join(parts))
         if "expect" in self.on:
             parts.append(self.pick(["expect holds", "expect violation", "expect holds deadlock when P", "expect violation assert"]).replace(
                 " when P", " when P" if "param" in self.on else ""))
         return "\n".join(parts) + "\n"
 
-    def make_invariants(self) -> list[str]:
+    def choose_invariants(self, base: str) -> list[str]:
+        """Up to two random invariants true in the initial state (rarely a false one), plus oracles."""
+        cands = self.make_invariants(6)
+        model = lower(check(parse(base + "\n" + "\n".join(cands) + "\n", "gen.spec")))
+        init = model.initial_state()
+        true_at_start = set()
+        for inv in model.invariants:
+            try:
+                if evaluate(inv.expr, init, strict=True):
+                    true_at_start.add(inv.name)
+            except EvalFailure:
+                pass
+        want = self.r.randint(0, 2)
+        out = [c for c in cands if c.split(":")[0].split()[1] in true_at_start or self.p(0.03)][:want]
+        out += self.oracle_invariants()
+        return out
+
+    def oracle_invariants(self) -> list[str]:
+        """Invariants that hold in every state of every spec (unbounded ints): a violation is an engine bug."""
         out = []
-        n = self.r.randint(0, 2)
+        if "signed" in self.on and self.p(0.3):
+            out.append(self.pick(["invariant oracle_shift: (z >> 1) * 2 + (z & 1) == z",
+                                  "invariant oracle_div: z / 2 * 2 + z % 2 == z",
+                                  "invariant oracle_not: ~z == -z - 1 && (z << 3) / 8 == z"]))
+        if "big" in self.on and self.p(0.3):
+            out.append(self.pick(["invariant oracle_cube: w == 0 || w * w * w / w == w * w",
+                                  "invariant oracle_wide: (w << 40) >> 40 == w && w * 4294967296 >= 0"]))
+        return out
+
+    def make_invariants(self, n: int) -> list[str]:
+        out = []
         for i in range(n):
             k = self.r.randint(0, 6)
             if k <= 1:
@@ -696,7 +742,8 @@ class _Gen:
                 c = self.pick(["forall o in objs: live(o) ==> !o.dead", "exists o in objs:\n    live(o)",
                                "cur == null || !freed(cur)", "cur != objs[1]"])
             elif k == 4 and "big" in self.on:
-                c = self.pick(["w * w * w != 0", "w * w < 4611686018427387904", "(w << 20) >> 20 == w", "w >= 0"])
+                c = self.pick(["w * w * w < 1073741824", "w * w < 4611686018427387904", "(w << 20) >> 20 == w",
+                               "w * w * w != 1073741824", "w < 1024"])
             elif k == 5 and "signed" in self.on:
                 c = self.pick(["(z >> 1) < 0 || z >= 0", "z * z < 16", "-z <= 4", "~z != 0", "z / 2 * 2 + z % 2 == z"])
             elif k == 6 and "bits" in self.on:
