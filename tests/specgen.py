@@ -59,6 +59,7 @@ FEATURES = {
     "pool": 0.3,  # pool with a lock field, guarded_by and requires, refs, alloc/free
     "rcu": 0.2,  # needs pool: rcu_read_lock, free_rcu, synchronize_rcu
     "bits": 0.2,
+    "folio": 0.15,  # a mutex field named `lock`: folio_lock / folio_trylock / folio_unlock
     "procs": 0.55,
     "array_thread": 0.3,  # thread cpu[N], self, cpu[i].local in invariants
     "expect": 0.15,
@@ -107,6 +108,7 @@ class _Gen:
         if "rcu" in self.on:
             self.on.add("pool")
         self.decls: list[str] = []
+        self.proc_decls: list[str] = []
         self.invariants: list[str] = []
         self.vars: list[_Var] = []
         self.procs: list[tuple[str, str, bool]] = []  # (call text template kind, name, atomic-safe)
@@ -222,7 +224,7 @@ class _Gen:
         e = self.int_expr(ctx)
         if not _has_name(e):  # a constant out of range would be a static error
             return self.const(v)
-        if k == 6 and v.lo >= 0:
+        if k <= 8 and v.lo >= 0:
             return f"({e} - ({v.lo})) % {v.hi - v.lo + 1} + {v.lo}"
         return e
 
@@ -280,9 +282,8 @@ class _Gen:
             )
             d.append(f"pool objs: obj_t[2] allocated {self.pick([1, 1, 2])}")
             d.append("shared cur: ref objs = objs[0]")
-            if "mutex" in self.on and self.p(0.5):
-                d.append("struct folio_t { lock: mutex, mapped: bool }\nshared fo: folio_t")
-                self.on.add("folio")
+        if "folio" in self.on:
+            d.append("struct folio_t { lock: mutex, mapped: bool }\nshared fo: folio_t")
         if "bits" in self.on:
             d.append("bits pte64 {\n    present @0\n    rw @1, pfn @12..51\n}")
             d.append("fn mkpte(p: int[0..3]) -> pte64 = pte64(present: true, rw: p > 1, pfn: p)")
@@ -301,7 +302,7 @@ class _Gen:
     def declare_procs(self) -> None:
         if "procs" not in self.on:
             return
-        d = self.decls
+        d = self.proc_decls
         # a value proc that reads shared state: usable in atomic { }, asserts, conditions, args
         self.get_c = self.r.randint(0, 1)
         d.append(f"proc get() -> int[0..2] {{\n    if x == {self.get_c} {{\n        return y\n    }}\n    return x % 3\n}}")
@@ -530,11 +531,14 @@ class _Gen:
             return self.s_assign(ctx)
         inner = dataclasses.replace(ctx, locked=True, loop=False, spin=ctx.spin or acq == "spin_lock")
         k = self.r.randint(0, 9)
-        if k == 0:  # trylock
+        if k in (0, 6):  # trylock
             try_name = {"spin_lock": "spin_trylock", "mutex_lock": "mutex_trylock", "down_read": "down_read_trylock",
                         "down_write": "down_write_trylock", "folio_lock": "folio_trylock"}[acq]
+            if self.p(0.3):
+                ok = self.fresh(ctx.th, "ok")
+                return [f"var {ok}: bool = {try_name}({lock})", f"if {ok} {{"] + _ind(self.block(inner) + [f"{rel}({lock})"]) + ["}"]
             return [f"if {try_name}({lock}) {{"] + _ind(self.block(inner) + [f"{rel}({lock})"]) + ["}"]
-        if k == 1:  # an unlock by a thread that does not hold the lock (handover / misuse)
+        if k == 1 and self.p(0.5):  # an unlock by a thread that does not hold the lock (handover / misuse)
             return [f"{rel}({lock})"]
         if k == 2 and "lockarray" in self.on:  # nested locks of one class
             i = self.r.randint(0, 1)
@@ -547,6 +551,8 @@ class _Gen:
         if k == 4 and "procs" in self.on and acq == "spin_lock" and any(n == "locked_set" for _, n, _ in self.procs):
             return [f"locked_set({lock}, {self.r.randint(0, 2)})"]
         if k == 5 and "folio" in self.on:
+            if self.p(0.3):
+                return ["if folio_trylock(fo.lock) {", "    fo.mapped = false", "    folio_unlock(fo.lock)", "}"]
             return ["folio_lock(fo.lock)", "fo.mapped = !fo.mapped", "folio_unlock(fo.lock)"] if self.p(0.8) else ["fo.mapped = true"]
         body = self.block(inner)
         if self.p(0.2):
@@ -633,7 +639,7 @@ class _Gen:
 
     def s_pool(self, ctx: _Ctx) -> list[str]:
         p = self.fresh(ctx.th, "p")
-        k = self.r.randint(0, 8 if "rcu" in self.on else 5)
+        k = self.r.randint(0, 5) if "rcu" not in self.on or self.p(0.4) else self.r.randint(6, 8)
         if k == 0:  # a lock reached through a pool reference
             return [f"var {p} = READ_ONCE(cur)", f"if {p} != null {{", f"    spin_lock({p}.ptl)",
                     f"    {p}.val = ({p}.val + 1) % 3", f"    spin_unlock({p}.ptl)", "}"]
@@ -682,19 +688,26 @@ class _Gen:
             nthreads = max(1, nthreads - 1)
         for i in range(nthreads):
             self.threads.append(_Thread(f"t{i}", None))
-        parts = list(self.decls)
+        parts = self.decls + self.proc_decls
+        skeleton = list(self.decls)  # what the invariants may read: no procs, threads with only their locals
         for th in self.threads:
             body = self.thread_body(th)
             head = f"thread {th.name}" + (f"[{'2' if th.count == 2 else 'N'}]" if th.count is not None else "")
             parts.append(head + " {\n" + "\n".join(_ind(body)) + "\n}")
-        parts += self.choose_invariants("\n".join(parts))
+            locals_ = [ln.strip() for ln in body if ln.startswith("var ") and "=" not in ln]
+            locals_ += [f"var {v.name}: int[{v.lo}..{v.hi}]" for v in th.locals if v.kind == "int"]
+            skeleton.append(head + " {\n" + "\n".join(dict.fromkeys(_ind(locals_ or ["skip"]))) + "\n}")
+        parts += self.choose_invariants("\n".join(skeleton))
         if "expect" in self.on:
             parts.append(self.pick(["expect holds", "expect violation", "expect holds deadlock when P", "expect violation assert"]).replace(
                 " when P", " when P" if "param" in self.on else ""))
         return "\n".join(parts) + "\n"
 
     def choose_invariants(self, base: str) -> list[str]:
-        """Up to two random invariants true in the initial state (rarely a false one), plus oracles."""
+        """Up to two random invariants true in the initial state (rarely a false one), plus oracles.
+
+        `base` is a skeleton of the spec (declarations, and threads reduced to their int
+        locals), cheaper to load than the spec; the locals start at 0 there."""
         cands = self.make_invariants(6)
         model = lower(check(parse(base + "\n" + "\n".join(cands) + "\n", "gen.spec")))
         init = model.initial_state()
@@ -775,21 +788,26 @@ def specs() -> st.SearchStrategy[str]:
 # ---------------------------------------------------------------- coverage
 
 #: Constructs the generator does not produce, and why (each is a hole the test tolerates).
-NOT_GENERATED: dict[str, str] = {}
+NOT_GENERATED: dict[str, str] = {
+    "ir:ReadersMask": "no stage builds it: lower.py never produces one (codegen, smt and por still interpret it)",
+}
 
 
 def required_constructs() -> set[str]:
     """Every construct of the grammar and the IR, as `family:name`, minus NOT_GENERATED."""
     out: set[str] = set()
     for rule in _parser().rules:
-        name = rule.alias or rule.origin.name
-        name = str(name)
-        if not name.startswith("_") and not name.startswith("__"):
+        kept = [sym for sym in rule.expansion if not getattr(sym, "filter_out", False)]
+        if rule.options.expand1 and rule.alias is None and len(kept) == 1:
+            continue  # an inlined `?rule: x` alternative: the tree is always its only child
+        name = str(rule.alias or rule.origin.name)
+        if not name.startswith("_"):
             out.add(f"rule:{name}")
     for union in (ir.Op, ir.Expr):
         out |= {f"ir:{c.__name__}" for c in typing.get_args(union)}
     out |= {f"op:{o}" for o in T.BINARY_OPS}
-    out |= {"unop:!", "unop:-", "unop:~"}
+    out |= {"unop:!", "unop:-"}  # `~x` is checked into `-x - 1`
+    out |= {"syntax:!", "syntax:-", "syntax:~"}  # the prefix operators as written
     out |= {f"builtin:{b}" for b in BUILTINS}
     for union in (T.TExpr, T.TStmt):
         out |= {f"tree:{c.__name__}" for c in typing.get_args(union)}
@@ -817,6 +835,8 @@ def constructs(text: str) -> set[str]:
     tree = _parser().parse(text)
     for sub in tree.iter_subtrees():
         out.add(f"rule:{sub.data}")
+        if sub.data == "unary_op":
+            out |= {f"syntax:{tok}" for tok in sub.children}
     spec = parse(text, "gen.spec")
     for o in _walk(spec):
         if isinstance(o, S.Call) and isinstance(o.func, S.Name) and o.func.name in BUILTINS:
@@ -824,7 +844,7 @@ def constructs(text: str) -> set[str]:
     checked = check(spec)
     for o in _walk(checked):
         name = type(o).__name__
-        if name.startswith("T") and hasattr(T, name):
+        if name in _TREE_KINDS:
             out.add(f"tree:{name}")
     model = lower(checked)
     for o in _walk((model.threads, model.invariants)):
@@ -850,6 +870,7 @@ def constructs(text: str) -> set[str]:
     return out
 
 
+_TREE_KINDS = {c.__name__ for u in (T.TExpr, T.TStmt) for c in typing.get_args(u)}
 _IR_KINDS = {c.__name__ for u in (ir.Op, ir.Expr) for c in typing.get_args(u)}
 
 
