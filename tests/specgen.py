@@ -305,7 +305,9 @@ class _Gen:
         d = self.proc_decls
         # a value proc that reads shared state: usable in atomic { }, asserts, conditions, args
         self.get_c = self.r.randint(0, 1)
-        d.append(f"proc get() -> int[0..2] {{\n    if x == {self.get_c} {{\n        return y\n    }}\n    return x % 3\n}}")
+        d.append(
+            f"proc get() -> int[0..2] {{\n    if x == {self.get_c} {{\n        return y\n    }}\n    return x % 3\n}}"
+        )
         self.procs.append(("int_ret", "get", True))
         d.append("proc is_at(k: int[-1..1024]) -> bool { return y == k }")
         self.procs.append(("bool_ret", "is_at", True))
@@ -320,7 +322,11 @@ class _Gen:
             )
             self.procs.append(("loop_ret", "count_up", False))
         if "spinlock" in self.on or "lockarray" in self.on:
-            d.append("proc locked_set(a: spinlock, v: int[0..2]) {\n    spin_lock(a)\n    x = v % " + "2" + "\n    spin_unlock(a)\n}")
+            d.append(
+                "proc locked_set(a: spinlock, v: int[0..2]) {\n    spin_lock(a)\n    x = v % "
+                + "2"
+                + "\n    spin_unlock(a)\n}"
+            )
             self.procs.append(("lockp", "locked_set", False))
         if "pool" in self.on:
             d.append(
@@ -402,7 +408,13 @@ class _Gen:
         if k == 0:
             lines += ["} else {"] + _ind(self.block(ctx)) + ["}"]
         elif k == 1:
-            lines += [f"}} else if {self.cond(ctx)} {{"] + _ind(self.block(ctx)) + ["} else {"] + _ind(self.block(ctx)) + ["}"]
+            lines += (
+                [f"}} else if {self.cond(ctx)} {{"]
+                + _ind(self.block(ctx))
+                + ["} else {"]
+                + _ind(self.block(ctx))
+                + ["}"]
+            )
         else:
             lines += ["}"]
         if "param" in self.on and self.p(0.2):
@@ -430,7 +442,9 @@ class _Gen:
         label, skip = f"again{self.counter}", f"out{self.counter}"
         body = self.block(dataclasses.replace(ctx, loop=False), 1)
         if self.p(0.5):  # a forward goto over code, ending a block with a label
-            return [f"var {k.name}: int[0..2]", f"if {self.cond(ctx)} {{", f"    goto {skip}", "}"] + body + [f"{skip}:"]
+            return (
+                [f"var {k.name}: int[0..2]", f"if {self.cond(ctx)} {{", f"    goto {skip}", "}"] + body + [f"{skip}:"]
+            )
         return (
             [f"var {k.name}: int[0..2]", f"{label}:"]
             + body
@@ -494,11 +508,20 @@ class _Gen:
             if b == 0 and ("deep_loops" in self.on) and self.p(0.5):
                 i = self.local(ctx, "int", 0, 2)
                 ctx.th.decls.add(i.name)
-                lines += _ind([f"var {i.name}: int[0..2] = 0", f"while {i.name} < 2 {{", f"    {i.name} = {i.name} + 1", "}"])
+                lines += _ind(
+                    [f"var {i.name}: int[0..2] = 0", f"while {i.name} < 2 {{", f"    {i.name} = {i.name} + 1", "}"]
+                )
             elif b == 1 and self.p(0.4):
                 i = self.local(ctx, "int", 0, 2)
                 ctx.th.decls.add(i.name)
-                lines += _ind([f"var {i.name}: int[0..2] = 0", f"while {i.name} < 2 && READ_ONCE(x) != {self.r.randint(0, 2)} {{", f"    {i.name} = {i.name} + 1", "}"])
+                lines += _ind(
+                    [
+                        f"var {i.name}: int[0..2] = 0",
+                        f"while {i.name} < 2 && READ_ONCE(x) != {self.r.randint(0, 2)} {{",
+                        f"    {i.name} = {i.name} + 1",
+                        "}",
+                    ]
+                )
             else:
                 lines += _ind(self.block(dataclasses.replace(ctx, loop=False)))
         return lines + ["}"]
@@ -532,18 +555,31 @@ class _Gen:
         inner = dataclasses.replace(ctx, locked=True, loop=False, spin=ctx.spin or acq == "spin_lock")
         k = self.r.randint(0, 9)
         if k in (0, 6):  # trylock
-            try_name = {"spin_lock": "spin_trylock", "mutex_lock": "mutex_trylock", "down_read": "down_read_trylock",
-                        "down_write": "down_write_trylock", "folio_lock": "folio_trylock"}[acq]
+            try_name = {
+                "spin_lock": "spin_trylock",
+                "mutex_lock": "mutex_trylock",
+                "down_read": "down_read_trylock",
+                "down_write": "down_write_trylock",
+                "folio_lock": "folio_trylock",
+            }[acq]
             if self.p(0.3):
                 ok = self.fresh(ctx.th, "ok")
-                return [f"var {ok}: bool = {try_name}({lock})", f"if {ok} {{"] + _ind(self.block(inner) + [f"{rel}({lock})"]) + ["}"]
+                return (
+                    [f"var {ok}: bool = {try_name}({lock})", f"if {ok} {{"]
+                    + _ind(self.block(inner) + [f"{rel}({lock})"])
+                    + ["}"]
+                )
             return [f"if {try_name}({lock}) {{"] + _ind(self.block(inner) + [f"{rel}({lock})"]) + ["}"]
         if k == 1 and self.p(0.5):  # an unlock by a thread that does not hold the lock (handover / misuse)
             return [f"{rel}({lock})"]
         if k == 2 and "lockarray" in self.on:  # nested locks of one class
             i = self.r.randint(0, 1)
             nested = f"spin_lock_nested(la[{1 - i}], 1)" if self.p(0.6) else f"spin_lock(la[{1 - i}])"
-            return [f"spin_lock(la[{i}])", nested] + self.block(inner, 1) + [f"spin_unlock(la[{1 - i}])", f"spin_unlock(la[{i}])"]
+            return (
+                [f"spin_lock(la[{i}])", nested]
+                + self.block(inner, 1)
+                + [f"spin_unlock(la[{1 - i}])", f"spin_unlock(la[{i}])"]
+            )
         if k == 3 and len(locks) >= 2:  # two locks nested, in a random order: lock-order cycles
             (l1, a1, r1), (l2, a2, r2) = self.r.choice([(locks[0], locks[1]), (locks[1], locks[0])])
             if l1 != l2:
@@ -553,7 +589,11 @@ class _Gen:
         if k == 5 and "folio" in self.on:
             if self.p(0.3):
                 return ["if folio_trylock(fo.lock) {", "    fo.mapped = false", "    folio_unlock(fo.lock)", "}"]
-            return ["folio_lock(fo.lock)", "fo.mapped = !fo.mapped", "folio_unlock(fo.lock)"] if self.p(0.8) else ["fo.mapped = true"]
+            return (
+                ["folio_lock(fo.lock)", "fo.mapped = !fo.mapped", "folio_unlock(fo.lock)"]
+                if self.p(0.8)
+                else ["fo.mapped = true"]
+            )
         body = self.block(inner)
         if self.p(0.2):
             body.append(f"lockdep_assert_held({lock})")
@@ -583,7 +623,10 @@ class _Gen:
             ctx.th.decls.add(v.name)
             return [f"var {v.name}: int[0..2] = {name}({self.pick(['0', '1', '2', 'get()'])})"]
         if kind == "lockp":
-            return self.s_lock(ctx) if ctx.locked else [f"{name}({self.pick([l for l, _, _ in self.plain_locks() if not l.startswith(('mx', 'sem', 'fo'))])}, 1)"]
+            if ctx.locked:
+                return self.s_lock(ctx)
+            spins = [lk for lk, acq, _ in self.plain_locks() if acq == "spin_lock"]
+            return [f"{name}({self.pick(spins)}, 1)"]
         if kind == "obj_ret":
             if ctx.locked:
                 return ["skip"]
@@ -616,14 +659,17 @@ class _Gen:
                 [f"pt = ent_t(present: {self.pick(['true', 'false'])}, pfn: {self.r.randint(0, 3)})"],
                 [f"pt.pfn = {self.r.randint(0, 3)}"],
                 ["assert pt != ent_t() || !pt.present"],
-                [f"arr[{self.pick([a for a in [self.int_atom(ctx)] if _has_name(a)] or ['y'])} % 2] = {self.r.randint(0, 2)}"],
+                [f"arr[{self.pick([a for a in [self.int_atom(ctx)] if _has_name(a)] or ['y'])} % 2] = 1"],
                 [f"arr[x] = {self.r.randint(0, 2)}"],  # may be out of bounds
             ]
             if not ctx.atomic:
                 loc = self.fresh(ctx.th, "e")
                 opts.append([f"var {loc}: ent_t = pt", f"{loc}.present = !{loc}.present", f"pt = {loc}"])
         if "enum" in self.on:
-            opts += [[f"st = {self.pick(['IDLE', 'BUSY', 'DONE'])}"], [f"cmpxchg(st, {self.pick(['IDLE', 'BUSY'])}, DONE)"]]
+            opts += [
+                [f"st = {self.pick(['IDLE', 'BUSY', 'DONE'])}"],
+                [f"cmpxchg(st, {self.pick(['IDLE', 'BUSY'])}, DONE)"],
+            ]
         return self.pick(opts)
 
     def s_bits(self, ctx: _Ctx) -> list[str]:
@@ -632,29 +678,59 @@ class _Gen:
             return [f"pte = mkpte({self.r.randint(0, 3)})"]
         if k == 1 and not ctx.atomic:
             e = self.fresh(ctx.th, "e")
-            return [f"var {e}: pte64 = READ_ONCE(pte)", f"if {e}.present {{", f"    WRITE_ONCE(pte, wrprotect({e}))", "}"]
+            return [
+                f"var {e}: pte64 = READ_ONCE(pte)",
+                f"if {e}.present {{",
+                f"    WRITE_ONCE(pte, wrprotect({e}))",
+                "}",
+            ]
         if k == 2:
             return [f"pte = pte | pte64(rw: true) ^ pte64({self.pick(['0x1000', '1', '0'])})"]
-        return [f"assert pte.pfn <= 3 && (pte >> 12) == pte.pfn"]
+        return ["assert pte.pfn <= 3 && (pte >> 12) == pte.pfn"]
 
     def s_pool(self, ctx: _Ctx) -> list[str]:
         p = self.fresh(ctx.th, "p")
         k = self.r.randint(0, 5) if "rcu" not in self.on or self.p(0.4) else self.r.randint(6, 8)
         if k == 0:  # a lock reached through a pool reference
-            return [f"var {p} = READ_ONCE(cur)", f"if {p} != null {{", f"    spin_lock({p}.ptl)",
-                    f"    {p}.val = ({p}.val + 1) % 3", f"    spin_unlock({p}.ptl)", "}"]
+            return [
+                f"var {p} = READ_ONCE(cur)",
+                f"if {p} != null {{",
+                f"    spin_lock({p}.ptl)",
+                f"    {p}.val = ({p}.val + 1) % 3",
+                f"    spin_unlock({p}.ptl)",
+                "}",
+            ]
         if k == 1:  # alloc, fill, publish
-            return [f"var {p}: ref objs = alloc(objs)", f"if {p} != null {{", f"    {p}.key = {self.r.randint(0, 2)}",
-                    f"    WRITE_ONCE(cur, {p})", "}"]
+            return [
+                f"var {p}: ref objs = alloc(objs)",
+                f"if {p} != null {{",
+                f"    {p}.key = {self.r.randint(0, 2)}",
+                f"    WRITE_ONCE(cur, {p})",
+                "}",
+            ]
         if k == 2:  # unpublish and free
             return [f"var {p} = xchg(cur, null)", f"if {p} != null {{", f"    {p}.dead = true", f"    free({p})", "}"]
         if k == 3:  # unguarded access, maybe a use after free or a contract violation
-            return [f"var {p}: ref objs = cur", f"if {p} != null && live({p}) {{", f"    {p}.key = {self.r.randint(0, 2)}", "}"]
+            return [
+                f"var {p}: ref objs = cur",
+                f"if {p} != null && live({p}) {{",
+                f"    {p}.key = {self.r.randint(0, 2)}",
+                "}",
+            ]
         if k == 4:
-            return [f"assert forall o in objs: live(o) || freed(o) || !o.dead", f"spin_lock(objs[{self.r.randint(0, 1)}].ptl)",
-                    f"objs[{self.r.randint(0, 1)}].val = 1", f"spin_unlock(objs[{self.r.randint(0, 1)}].ptl)"]
+            return [
+                "assert forall o in objs: live(o) || freed(o) || !o.dead",
+                f"spin_lock(objs[{self.r.randint(0, 1)}].ptl)",
+                f"objs[{self.r.randint(0, 1)}].val = 1",
+                f"spin_unlock(objs[{self.r.randint(0, 1)}].ptl)",
+            ]
         if k == 5:
-            return [f"var {p}: ref objs = objs[{self.r.randint(0, 1)}]", f"if !freed({p}) {{", f"    {p}.dead = true", "}"]
+            return [
+                f"var {p}: ref objs = objs[{self.r.randint(0, 1)}]",
+                f"if !freed({p}) {{",
+                f"    {p}.dead = true",
+                "}",
+            ]
         if k == 6:  # an RCU reader
             body = [f"    var {p} = READ_ONCE(cur)", f"    if {p} != null {{", f"        var {p}v = {p}.key", "    }"]
             return ["rcu_read_lock()"] + [b[4:] for b in body] + ["rcu_read_unlock()"]
@@ -699,8 +775,11 @@ class _Gen:
             skeleton.append(head + " {\n" + "\n".join(dict.fromkeys(_ind(locals_ or ["skip"]))) + "\n}")
         parts += self.choose_invariants("\n".join(skeleton))
         if "expect" in self.on:
-            parts.append(self.pick(["expect holds", "expect violation", "expect holds deadlock when P", "expect violation assert"]).replace(
-                " when P", " when P" if "param" in self.on else ""))
+            parts.append(
+                self.pick(
+                    ["expect holds", "expect violation", "expect holds deadlock when P", "expect violation assert"]
+                ).replace(" when P", " when P" if "param" in self.on else "")
+            )
         return "\n".join(parts) + "\n"
 
     def choose_invariants(self, base: str) -> list[str]:
@@ -727,12 +806,24 @@ class _Gen:
         """Invariants that hold in every state of every spec (unbounded ints): a violation is an engine bug."""
         out = []
         if "signed" in self.on and self.p(0.3):
-            out.append(self.pick(["invariant oracle_shift: (z >> 1) * 2 + (z & 1) == z",
-                                  "invariant oracle_div: z / 2 * 2 + z % 2 == z",
-                                  "invariant oracle_not: ~z == -z - 1 && (z << 3) / 8 == z"]))
+            out.append(
+                self.pick(
+                    [
+                        "invariant oracle_shift: (z >> 1) * 2 + (z & 1) == z",
+                        "invariant oracle_div: z / 2 * 2 + z % 2 == z",
+                        "invariant oracle_not: ~z == -z - 1 && (z << 3) / 8 == z",
+                    ]
+                )
+            )
         if "big" in self.on and self.p(0.3):
-            out.append(self.pick(["invariant oracle_cube: w == 0 || w * w * w / w == w * w",
-                                  "invariant oracle_wide: (w << 40) >> 40 == w && w * 4294967296 >= 0"]))
+            out.append(
+                self.pick(
+                    [
+                        "invariant oracle_cube: w == 0 || w * w * w / w == w * w",
+                        "invariant oracle_wide: (w << 40) >> 40 == w && w * 4294967296 >= 0",
+                    ]
+                )
+            )
         return out
 
     def make_invariants(self, n: int) -> list[str]:
@@ -746,21 +837,42 @@ class _Gen:
                 if len(locs) >= 1:
                     parts = []
                     for th, v in [self.pick(locs), self.pick(locs)]:
-                        inst = f"{th.name}[{self.r.randint(0, 1 if th.count == 2 else 0)}]" if th.count is not None else th.name
-                        parts.append(f"{inst}.{v.name} == {self.r.randint(max(v.lo, 0), min(v.hi, 1) if v.hi > 0 else 0)}")
+                        inst = (
+                            f"{th.name}[{self.r.randint(0, 1 if th.count == 2 else 0)}]"
+                            if th.count is not None
+                            else th.name
+                        )
+                        parts.append(
+                            f"{inst}.{v.name} == {self.r.randint(max(v.lo, 0), min(v.hi, 1) if v.hi > 0 else 0)}"
+                        )
                     c = f"!({parts[0]} && {parts[1]})"
                 else:
                     c = self.cond(None)
             elif k == 3 and "pool" in self.on:
-                c = self.pick(["forall o in objs: live(o) ==> !o.dead", "exists o in objs:\n    live(o)",
-                               "cur == null || !freed(cur)", "cur != objs[1]"])
+                c = self.pick(
+                    [
+                        "forall o in objs: live(o) ==> !o.dead",
+                        "exists o in objs:\n    live(o)",
+                        "cur == null || !freed(cur)",
+                        "cur != objs[1]",
+                    ]
+                )
             elif k == 4 and "big" in self.on:
-                c = self.pick(["w * w * w < 1073741824", "w * w < 4611686018427387904", "(w << 20) >> 20 == w",
-                               "w * w * w != 1073741824", "w < 1024"])
+                c = self.pick(
+                    [
+                        "w * w * w < 1073741824",
+                        "w * w < 4611686018427387904",
+                        "(w << 20) >> 20 == w",
+                        "w * w * w != 1073741824",
+                        "w < 1024",
+                    ]
+                )
             elif k == 5 and "signed" in self.on:
                 c = self.pick(["(z >> 1) < 0 || z >= 0", "z * z < 16", "-z <= 4", "~z != 0", "z / 2 * 2 + z % 2 == z"])
             elif k == 6 and "bits" in self.on:
-                c = self.pick(["!pte.rw || pte.pfn > 1", "pte.pfn <= 3", "(pte & pte64(present: true)) != 0 || pte == 0"])
+                c = self.pick(
+                    ["!pte.rw || pte.pfn > 1", "pte.pfn <= 3", "(pte & pte64(present: true)) != 0 || pte == 0"]
+                )
             else:
                 c = self.cond(None, allow_locals=False)
             out.append(f"invariant i{i}: {c}")
@@ -781,8 +893,12 @@ def generate(seed: int) -> str:
 
 
 def specs() -> st.SearchStrategy[str]:
-    """The generator as a hypothesis strategy (hypothesis' own random source, so it shrinks)."""
-    return st.randoms(use_true_random=False, note_method_calls=False).map(lambda rng: _Gen(rng).build())
+    """The generator as a hypothesis strategy: `generate` of a drawn seed.
+
+    (Driving the generator with hypothesis' own random source would let it shrink, but
+    that source favours extreme values: nearly every feature switched on, specs far bigger
+    than `generate` makes.)"""
+    return st.integers(min_value=0, max_value=2**32 - 1).map(generate)
 
 
 # ---------------------------------------------------------------- coverage

@@ -24,7 +24,7 @@ def test_generate_is_a_function_of_the_seed() -> None:
 
 
 def test_every_generated_spec_loads() -> None:
-    for seed in range(150):
+    for seed in range(COVERAGE_SAMPLE, COVERAGE_SAMPLE + 40):  # the coverage test loads the first ones
         text = generate(seed)
         lower(check(parse(text, f"seed{seed}.spec")))  # a static error here is a generator bug
 
