@@ -20,9 +20,9 @@ import dataclasses
 import random
 import typing
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from hypothesis import strategies as st
 
@@ -33,6 +33,8 @@ from modelcheck.check import BUILTINS, check
 from modelcheck.codegen import EvalFailure, evaluate
 from modelcheck.lower import lower
 from modelcheck.parse import _parser, parse
+
+_E = TypeVar("_E")
 
 
 class Rng(Protocol):
@@ -120,8 +122,9 @@ class _Gen:
     def p(self, prob: float) -> bool:
         return self.r.random() < prob
 
-    def pick(self, seq: Any) -> Any:
-        return self.r.choice(list(seq))
+    def pick(self, seq: Iterable[_E]) -> _E:
+        out: _E = self.r.choice(list(seq))
+        return out
 
     def fresh(self, th: _Thread, prefix: str = "v") -> str:
         self.counter += 1
@@ -176,9 +179,9 @@ class _Gen:
         if k == 11:
             return f"~{self.int_atom(ctx, allow_locals)}"
         if k == 12 and ctx is not None and calls:
-            calls = [n for kind, n, _ in self.procs if kind == "int_ret"]
-            if calls:
-                return f"{self.pick(calls)}()"
+            procs = [n for kind, n, _ in self.procs if kind == "int_ret"]
+            if procs:
+                return f"{self.pick(procs)}()"
         return f"({a})"
 
     def cond(self, ctx: _Ctx | None, depth: int = 0, allow_locals: bool = True, calls: bool = True) -> str:
@@ -201,10 +204,10 @@ class _Gen:
             v = self.pick(enums)
             return f"{v.name} {self.pick(['==', '!='])} {self.pick(v.members)}"
         if k == 6 and ctx is not None and calls:
-            calls = [n for kind, n, _ in self.procs if kind == "bool_ret"]
-            if calls:
+            procs = [n for kind, n, _ in self.procs if kind == "bool_ret"]
+            if procs:
                 arg = self.int_atom(ctx)
-                return f"{self.pick(calls)}({arg if _has_name(arg) else 1})"
+                return f"{self.pick(procs)}({arg if _has_name(arg) else 1})"
         op = self.pick(["==", "!=", "<", "<=", ">", ">="])
         return f"{self.int_expr(ctx, 1, allow_locals, calls)} {op} {self.int_expr(ctx, 1, allow_locals, calls)}"
 
@@ -374,7 +377,8 @@ class _Gen:
             kinds += ["struct"]
         kind = self.pick(kinds)
         ctx = dataclasses.replace(ctx, depth=ctx.depth + 1)
-        return getattr(self, "s_" + kind)(ctx)
+        make: Callable[[_Ctx], list[str]] = getattr(self, "s_" + kind)
+        return make(ctx)
 
     def s_assign(self, ctx: _Ctx) -> list[str]:
         targets = [v for v in self.vars] + [v for v in ctx.th.locals if v.name in ctx.th.decls]
