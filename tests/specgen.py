@@ -65,6 +65,7 @@ FEATURES = {
     "procs": 0.55,
     "array_thread": 0.3,  # thread cpu[N], self, cpu[i].local in invariants
     "expect": 0.15,
+    "critical": 0.3,  # a local mark set around a shared write, an invariant over two threads' marks
     "deep_loops": 0.1,  # a purely local loop inside a choose branch (codegen recursion: issue 9)
 }
 
@@ -111,6 +112,7 @@ class _Gen:
             self.on.add("pool")
         self.decls: list[str] = []
         self.proc_decls: list[str] = []
+        self.marks: list[tuple[_Thread, _Var]] = []
         self.invariants: list[str] = []
         self.vars: list[_Var] = []
         self.procs: list[tuple[str, str, bool]] = []  # (call text template kind, name, atomic-safe)
@@ -744,10 +746,32 @@ class _Gen:
 
     # ------------------------------------------------------------ threads and properties
 
+    def s_critical(self, ctx: _Ctx) -> list[str]:
+        """A critical section marked by a local (`mK = 1 ... mK = 0`), maybe under a lock,
+        checked by an assert and by an invariant over two threads' marks."""
+        m = self.local(ctx, "int", 0, 3)
+        ctx.th.decls.add(m.name)
+        self.marks.append((ctx.th, m))
+        if self.p(0.5):  # the mark is set by a step that only reads shared state
+            return [f"var {m.name}: int[0..3]", f"{m.name} = y + 1", f"{m.name} = y"]
+        c = self.r.randint(0, 2)
+        body = [f"{m.name} = 1", f"x = {min(c, 1)}"]
+        if self.p(0.5):
+            body.append(f"assert x == {min(c, 1)}")
+        body.append(f"{m.name} = 0")
+        if "spinlock" in self.on and self.p(0.6):
+            body = ["spin_lock(lk)", *body, "spin_unlock(lk)"]
+            if self.p(0.3):  # another thread's unlock hands the lock over
+                body = ["spin_unlock(lk)", *body]
+        return [f"var {m.name}: int[0..3]", *body]
+
     def thread_body(self, th: _Thread) -> list[str]:
         ctx = _Ctx(th)
         out: list[str] = []
         n = self.r.randint(2, 4)
+        if "critical" in self.on:
+            out += self.s_critical(ctx)
+            n -= 1
         for _ in range(n):
             out += self.stmt(ctx)
         if self.p(0.1):
@@ -804,6 +828,12 @@ class _Gen:
         want = self.r.randint(0, 2)
         out = [c for c in cands if c.split(":")[0].split()[1] in true_at_start or self.p(0.03)][:want]
         out += self.oracle_invariants()
+        if len(self.marks) >= 2:
+            (ta, a), (tb, b) = self.marks[0], self.marks[1]
+            sa = f"{ta.name}[0]" if ta.count is not None else ta.name
+            sb = f"{tb.name}[1]" if tb.count == 2 else (f"{tb.name}[0]" if tb.count is not None else tb.name)
+            if (sa, a.name) != (sb, b.name):
+                out.append(f"invariant exclusive: !({sa}.{a.name} == 1 && {sb}.{b.name} == 1)")
         return out
 
     def oracle_invariants(self) -> list[str]:
