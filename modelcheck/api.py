@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ir
+from . import coverage, ir
 from . import semantics as T
 from . import syntax as S
 from .check import PROPERTY_KINDS, check, param_domain
@@ -87,7 +87,10 @@ def search(
 ) -> Result:
     """Prove the selected lemmas with z3, then search the state space with the chosen engine."""
     import dataclasses
+    import time
 
+    t0 = time.monotonic()
+    deadline = None if limits.timeout is None else t0 + limits.timeout
     notes: list[str] = []
     unknown: list[str] = []
     selected = [lm for lm in model.lemmas if props is None or lm.name in props or "lemma" in props]
@@ -95,7 +98,7 @@ def search(
         from .smt import prove_lemmas
 
         refuted = []
-        for lr in prove_lemmas(model, [lm.name for lm in selected]):
+        for lr in prove_lemmas(model, [lm.name for lm in selected], deadline=deadline):
             if lr.verdict == "REFUTED":
                 refuted.append(lr)
             elif lr.verdict == "UNKNOWN":
@@ -122,16 +125,17 @@ def search(
         proved = len(selected) - len(unknown)
         if proved:
             notes.append(f"lemmas: {proved} proved by z3 for every value of their parameters")
+    left = None if deadline is None else max(0.0, deadline - time.monotonic())  # the lemmas took the rest
     if engine == "bmc":
         from .smt import bmc
 
-        result = bmc(compiled, depth, limits.timeout)
+        result = bmc(compiled, depth, left)
     elif engine == "prove":
         from .smt import prove
 
-        result = prove(compiled, depth, limits.timeout)
+        result = prove(compiled, depth, left)
     else:
-        result = _explicit(model, compiled, props, limits, progress, reduce)
+        result = explicit_search(model, compiled, props, limits, progress, reduce)
     if unknown and result.verdict in (HOLDS, "PROVED"):
         return dataclasses.replace(
             result, verdict="UNKNOWN", reason="; ".join(unknown), notes=tuple(notes) + result.notes
@@ -139,7 +143,7 @@ def search(
     return dataclasses.replace(result, notes=tuple(notes) + result.notes) if notes else result
 
 
-def _explicit(
+def explicit_search(
     model: ir.Model,
     compiled: Compiled,
     props: list[str] | None,
@@ -204,6 +208,8 @@ class ExpectOutcome:
     verdict: str
     detail: str
     stats: Stats
+    # an `expect holds` that passed although none of its property's checks was evaluated
+    vacuous: bool = False
 
 
 def param_settings(spec: S.Spec) -> list[dict[str, str]]:
@@ -258,9 +264,18 @@ def test_spec(path: str, limits: Limits | None = None) -> list[ExpectOutcome]:
             compiled = compile_model(model, props)
             result = search(model, compiled, props, limits or Limits(), "explicit", 0)
             shown = {n: v for n, v in model.params if n in setting}
+            vacuous = False
             if ex.kind == "holds":
                 passed = result.verdict in (HOLDS, "PROVED")
                 detail = "" if passed else _why(result)
+                cov = result.coverage
+                if passed and cov is not None and coverage.vacuous(compiled, cov, ex.prop):
+                    vacuous = True
+                    what = f"no check of {ex.prop}" if ex.prop else "none of the spec's properties"
+                    detail = f"vacuous: {what} was ever evaluated"
+                elif passed and cov is not None and cov.unevaluated:
+                    n = len(cov.unevaluated)
+                    detail = f"{n} check{'s' if n > 1 else ''} never evaluated (see modelcheck check)"
             else:
                 v = result.violation
                 passed = result.verdict == VIOLATED and v is not None and (not ex.prop or ex.prop in (v.kind, v.name))
@@ -270,7 +285,9 @@ def test_spec(path: str, limits: Limits | None = None) -> list[ExpectOutcome]:
                     if result.violation and result.violation.path:
                         detail += f" ({len(result.violation.path)} steps)"
             outcomes.append(
-                ExpectOutcome(path, shown, ex.kind, ex.prop, ex.span.line, passed, result.verdict, detail, result.stats)
+                ExpectOutcome(
+                    path, shown, ex.kind, ex.prop, ex.span.line, passed, result.verdict, detail, result.stats, vacuous
+                )
             )
     return outcomes
 

@@ -19,7 +19,7 @@ from .render import render_result
 from .trace import dump_itf, to_itf
 
 EXIT_HOLDS, EXIT_VIOLATED, EXIT_INPUT, EXIT_UNKNOWN, EXIT_INTERNAL = 0, 1, 2, 3, 70
-COMMANDS = ("check", "test", "replay", "dump")
+COMMANDS = ("check", "test", "replay", "dump", "export")
 
 
 class _UsageError(Exception):
@@ -70,12 +70,30 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("paths", nargs="+")
     t.add_argument("--max-states", type=int, metavar="N")
     t.add_argument("--timeout", type=float, metavar="SECONDS")
+    t.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail an `expect holds` whose property was never evaluated (VACUOUS)",
+    )
     r = sub.add_parser("replay", help="re-execute a saved trace and confirm its violation")
     r.add_argument("trace")
     d = sub.add_parser("dump", help="print a pipeline stage (ast, ir, code)")
     d.add_argument("spec")
     d.add_argument("--stage", choices=("ast", "ir", "code"), default="ir")
     d.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE")
+    e = sub.add_parser("export", help="write the model in another tool's language (--promela: SPIN)")
+    e.add_argument("--promela", action="store_true", required=True, help="write Promela for SPIN")
+    e.add_argument("spec")
+    e.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE", help="override a param")
+    e.add_argument(
+        "--property",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="translate only this property (repeatable)",
+    )
+    e.add_argument("-o", dest="output", metavar="FILE", help="write to FILE (default: standard output)")
     return p
 
 
@@ -124,6 +142,8 @@ def main(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
             return EXIT_VIOLATED if outcome.confirmed else EXIT_INPUT
         if args.command == "dump":
             return _dump(args, stdout)
+        if args.command == "export":
+            return _export(args, stdout, stderr)
     except _UsageError as exc:
         stderr.write(f"{exc}\n")
         return EXIT_INPUT
@@ -176,7 +196,7 @@ def _spec_files(paths: list[str]) -> list[str]:
 
 def _test(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     limits = Limits(args.max_states, None, args.timeout)
-    passed = failed = errors = 0
+    passed = failed = errors = vacuous = 0
     files = _spec_files(args.paths)
     if not files:
         raise _UsageError("modelcheck test: error: no .spec files found")
@@ -193,14 +213,22 @@ def _test(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         for o in outcomes:
             setting = " ".join(f"{k}={v}" for k, v in o.params.items())
             what = f"expect {o.kind}" + (f" {o.prop}" if o.prop else "")
-            mark = "PASS " if o.passed else "FAIL "
+            ok = o.passed and not (o.vacuous and args.strict)
+            mark = ("VACUOUS " if o.vacuous else "PASS ") if ok else "FAIL "
             stdout.write(
                 f"{mark}{f}:{o.line} [{setting or 'defaults'}] {what}: {o.verdict}, "
                 f"{o.stats.states:,} states, {o.stats.seconds:.2f} s" + (f" - {o.detail}" if o.detail else "") + "\n"
             )
-            passed += o.passed
-            failed += not o.passed
-    stdout.write(f"{passed} passed, {failed} failed" + (f", {errors} errors" if errors else "") + "\n")
+            passed += ok
+            failed += not ok
+            vacuous += o.vacuous and ok
+    stdout.write(
+        f"{passed} passed"
+        + (f" ({vacuous} vacuous)" if vacuous else "")
+        + f", {failed} failed"
+        + (f", {errors} errors" if errors else "")
+        + "\n"
+    )
     if errors:
         return EXIT_INPUT
     return EXIT_HOLDS if failed == 0 else EXIT_VIOLATED
@@ -219,6 +247,36 @@ def _dump(args: argparse.Namespace, stdout: TextIO) -> int:
         from .codegen import compile_model
 
         stdout.write(compile_model(model).source)
+    return EXIT_HOLDS
+
+
+def _export(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from .promela import NotTranslatable, to_promela
+
+    if args.output is not None and Path(args.output).resolve() == Path(args.spec).resolve():
+        raise _UsageError(f"modelcheck export: error: -o {args.output} would overwrite the spec")
+    _, _, model = api.load(args.spec, _defines(args.defines))
+    if args.property:
+        api._validate_props(model, args.property)  # noqa: SLF001 - the same check as `check -p`
+    try:
+        text = to_promela(model, args.property or None)
+    except NotTranslatable as exc:
+        stderr.write(
+            f"{exc.where or args.spec}: error: cannot be translated to Promela exactly: {exc.reason} [promela]\n"
+            + (
+                "  hint: SPIN's ints are 32 bits; `modelcheck check` has no such limit\n"
+                if "bits" in exc.reason
+                else ""
+            )
+        )
+        return EXIT_INPUT
+    if args.output is None:
+        stdout.write(text)
+        return EXIT_HOLDS
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _UsageError(f"modelcheck export: error: cannot write {args.output}: {exc.strerror}") from exc
     return EXIT_HOLDS
 
 

@@ -36,6 +36,12 @@ class Compiled:
     resets: list[tuple[int, int]] = field(default_factory=list)  # (dead local, value before its reset), traced
     source: str = ""
     props: Collection[str] | None = None  # the properties compiled in (None: all)
+    # Coverage: the generated code sets cov[k] = 1 when it passes mark k; mark k stands for
+    # the CFG nodes (thread, node id) executed and the error sites evaluated on its way
+    # (`coverage` turns the marks into what a search covered).
+    cov: list[int] = field(default_factory=list)
+    cov_marks: list[tuple[tuple[tuple[int, int], ...], tuple[int, ...]]] = field(default_factory=list)
+    state_sites: tuple[int, ...] = ()  # sites evaluated in every stored state (the invariants)
 
     @property
     def errors(self) -> list[ir.ErrorSite]:
@@ -86,6 +92,11 @@ class _Gen:
         self.spin_slots = [lk.addr for lk in model.locks if lk.kind == "spinlock"]
         self.gp_slots = [t.gp_slot for t in model.threads if t.gp_slot >= 0]
         self.mask_slots = [p.base + k * p.stride + 1 for p in model.pools if p.rcu for k in range(p.size)]
+        self.marks: list[tuple[tuple[tuple[int, int], ...], tuple[int, ...]]] = []
+        self.path_nodes: list[tuple[int, int]] = []  # on the code path being generated
+        self.path_sites: list[int] = []
+        self.optional = 0  # > 0 while generating an operand that may not be evaluated
+        self.state_sites: tuple[int, ...] = ()
 
     def fail(self, ind: int, err: object) -> None:
         """Emit the code that reports violation `err` from the current step (or choose branch)."""
@@ -95,6 +106,20 @@ class _Gen:
 
     def on(self, err: int) -> bool:
         return err in self.enabled
+
+    def mark(self, nodes: tuple[tuple[int, int], ...], sites: tuple[int, ...]) -> int:
+        """A new coverage mark standing for these nodes and sites."""
+        self.marks.append((nodes, sites))
+        return len(self.marks) - 1
+
+    def reached(self, ind: int) -> None:
+        """Emit the mark of the code path so far (a step that gets here covers it)."""
+        k = self.mark(tuple(dict.fromkeys(self.path_nodes)), tuple(dict.fromkeys(self.path_sites)))
+        self.emit(ind, f"_cov[{k}] = 1")
+
+    def evaluated(self, err: int) -> None:
+        """Site `err` is checked on the code path being generated."""
+        self.path_sites.append(err)
 
     # ------------------------------------------------------------ expressions
     def addr(self, a: ir.Addr, var: str) -> str:
@@ -117,7 +142,11 @@ class _Gen:
             a = self.expr(e.a, var)
             return f"(not {a})" if e.op == "!" else f"(-{a})"
         if isinstance(e, ir.Bin):
-            a, b = self.expr(e.a, var), self.expr(e.b, var)
+            a = self.expr(e.a, var)
+            lazy = e.op in ("&&", "||", "==>")
+            self.optional += lazy
+            b = self.expr(e.b, var)
+            self.optional -= lazy
             op = e.op
             if op == "&&":
                 return f"({a} and {b})"
@@ -134,7 +163,14 @@ class _Gen:
             inner = self.expr(e.expr, var)
             if not self.on(e.error):
                 return inner
-            return f"({inner} if {self.expr(e.cond, var)} else _fail({e.error}))"
+            cond = self.expr(e.cond, var)
+            if self.optional:
+                # the operand of && || ==> may not be evaluated: the check marks itself
+                k = self.mark((), (e.error,))
+                cond = f"(_cov.__setitem__({k}, 1) or {cond})"
+            else:
+                self.evaluated(e.error)
+            return f"({inner} if {cond} else _fail({e.error}))"
         if isinstance(e, ir.Held):
             a = self.addr(e.addr, var)
             me = f"{e.thread + 1}"
@@ -153,13 +189,27 @@ class _Gen:
         ]
         return "(" + " | ".join(parts) + ")" if parts else "0"
 
+    def live_guards(self, e: ir.Expr) -> bool:
+        """Whether evaluating `e` can fail a selected check."""
+        if isinstance(e, ir.Guarded):
+            return self.on(e.error) or self.live_guards(e.cond) or self.live_guards(e.expr)
+        if isinstance(e, ir.Load):
+            return any(self.live_guards(x) for _, x in e.addr.terms)
+        if isinstance(e, ir.Un):
+            return self.live_guards(e.a)
+        if isinstance(e, ir.Bin):
+            return self.live_guards(e.a) or self.live_guards(e.b)
+        if isinstance(e, ir.Held):
+            return any(self.live_guards(x) for _, x in e.addr.terms)
+        return False
+
     # ------------------------------------------------------------ code emission
     def emit(self, indent: int, line: str) -> None:
         self.lines.append("    " * indent + line)
 
     def build(self) -> Compiled:
         m = self.model
-        self.emit(0, "def _make(_fail, _div, _mod, _edge, _rd, _wr, _rs):")
+        self.emit(0, "def _make(_fail, _div, _mod, _edge, _rd, _wr, _rs, _cov):")
         tables = []
         end_pcs = []
         for t in m.threads:
@@ -223,7 +273,10 @@ class _Gen:
             resets.append((i, v[i]))
             v[i] = x
 
-        fns, inv, rcu = namespace["_make"](_fail, _div, _mod, edge, rd, wr, rs)
+        compiled.cov_marks = self.marks
+        compiled.cov = [0] * len(self.marks)
+        compiled.state_sites = self.state_sites
+        fns, inv, rcu = namespace["_make"](_fail, _div, _mod, edge, rd, wr, rs, compiled.cov)
         for t in m.threads:
             blocked: StepFn = _blocked
             table = list(fns[t.index]) + [blocked]
@@ -236,10 +289,12 @@ class _Gen:
         node = t.nodes[nid]
         self.emit(1, f"def {fname}(s):")
         self.emit(2, "try:")
+        self.path_nodes, self.path_sites = [], []
         if node.choices:
             # a violation in branch k is reported as element k, so the path names the branch
             self.emit(3, "out = []")
             self.fail_stmt = "out.append({err}); break"
+            self.path_nodes.append((t.index, nid))
             for c in node.choices:
                 self.emit(3, "v = list(s)")
                 self.emit(3, "while True:")
@@ -255,17 +310,27 @@ class _Gen:
         self.emit(3, "return f.error")
 
     def cont(self, t: ir.ThreadIR, nid: int, ind: int, first: bool, ret: str) -> None:
+        nodes, sites = len(self.path_nodes), len(self.path_sites)
+        try:
+            self._cont(t, nid, ind, first, ret)
+        finally:
+            del self.path_nodes[nodes:], self.path_sites[sites:]
+
+    def _cont(self, t: ir.ThreadIR, nid: int, ind: int, first: bool, ret: str) -> None:
         node = t.nodes[nid]
         pcs = {y: i for i, y in enumerate(t.yields)}
         if not first and nid in pcs:
             self.enter(t, pcs[nid], ind)
+            self.reached(ind)
             self.emit(ind, ret)
             return
+        self.path_nodes.append((t.index, nid))
         if node.end:
             if first:
                 self.emit(ind, "v = list(s)")
             self.thread_end(t, ind)
             self.enter(t, t.end_pc, ind)
+            self.reached(ind)
             self.emit(ind, ret)
             return
         ops = list(node.ops)
@@ -300,6 +365,7 @@ class _Gen:
         if node.next is None:
             self.thread_end(t, ind)
             self.enter(t, t.end_pc, ind)
+            self.reached(ind)
             self.emit(ind, ret)
             return
         self.cont(t, node.next, ind, False, ret)
@@ -315,11 +381,19 @@ class _Gen:
             return "False"
         return "(" + " or ".join(f"{var}[{a}] & {ir.OWNER_MASK} == {me}" for a in self.spin_slots) + ")"
 
+    def checked_before_blocking(self, ind: int) -> None:
+        """Checks made before a step's guard are made whether or not it blocks: mark them."""
+        if self.path_sites:
+            k = self.mark((), tuple(dict.fromkeys(self.path_sites)))
+            self.emit(ind, f"_cov[{k}] = 1")
+
     def guard(self, t: ir.ThreadIR, op: ir.Op, ind: int) -> None:
         me = t.index + 1
         bit = 1 << t.index
         if isinstance(op, ir.Await):
-            self.emit(ind, f"if not {self.expr(op.cond, 's')}:")
+            cond = self.expr(op.cond, "s")
+            self.checked_before_blocking(ind)
+            self.emit(ind, f"if not {cond}:")
             self.emit(ind + 1, "return None")
             self.emit(ind, "v = list(s)")
             return
@@ -330,6 +404,7 @@ class _Gen:
             return
         assert isinstance(op, ir.Acquire)
         self.emit(ind, f"a = {self.addr(op.addr, 's')}")
+        self.checked_before_blocking(ind)
         self.emit(ind, "o = s[a]")
         rw = op.kind == "rwsem"
         if rw:
@@ -337,6 +412,7 @@ class _Gen:
         held_err, sleep_err = op.errors
         owner = f"(o & {ir.OWNER_MASK})"
         if self.on(held_err):
+            self.evaluated(held_err)
             # a lock this thread holds is reported as misuse (below), not waited for
             mine = f"{owner} == {me}" + (f" or (r & {bit})" if rw else "")
             if op.mode == "w":
@@ -354,6 +430,7 @@ class _Gen:
             self.emit(ind, f"if {mine}:")
             self.emit(ind + 1, f"return {held_err}")
         if op.kind != "spinlock" and self.on(sleep_err):
+            self.evaluated(sleep_err)
             cond = self.spin_held("v", me)
             if t.rcu_slot >= 0:
                 cond = f"({cond} or v[{t.rcu_slot}] > 0)"
@@ -377,8 +454,11 @@ class _Gen:
                 self.emit(ind, f"v[{self.addr(op.addr, 'v')}] = {self.expr(op.value, 'v')}")
         elif isinstance(op, ir.Check):
             if self.on(op.error):
+                self.evaluated(op.error)
                 self.emit(ind, f"if not {self.expr(op.cond, var)}:")
                 self.fail(ind + 1, op.error)
+            elif self.live_guards(op.cond):  # not selected, but its reads are still made
+                self.emit(ind, self.expr(op.cond, var))
         elif isinstance(op, ir.TryAcquire):
             self.emit(ind, f"a = {self.addr(op.addr, 'v')}")
             rw = op.kind == "rwsem"
@@ -397,6 +477,8 @@ class _Gen:
             self.emit(ind + 1, f"v[{dest}] = {no}")
         elif isinstance(op, ir.Release):
             self.emit(ind, f"a = {self.addr(op.addr, 'v')}")
+            if self.on(op.error):
+                self.evaluated(op.error)
             if op.mode == "w":
                 if self.on(op.error):
                     self.emit(ind, f"if v[a] & {ir.OWNER_MASK} != {me}:")
@@ -412,6 +494,7 @@ class _Gen:
         elif isinstance(op, ir.RcuUnlock):
             r = t.rcu_slot
             if self.on(op.error):
+                self.evaluated(op.error)
                 self.emit(ind, f"if v[{r}] == 0:")
                 self.fail(ind + 1, op.error)
             self.emit(ind, f"v[{r}] = max(0, v[{r}] - 1)")
@@ -422,6 +505,7 @@ class _Gen:
                     self.emit(ind + 1, f"v[{slot}] = v[{slot}] & {~bit}")
         elif isinstance(op, ir.SyncRcuStart):
             if self.on(op.error):
+                self.evaluated(op.error)
                 cond = self.spin_held("v", me)
                 cond = f"({cond} or v[{t.rcu_slot}] > 0)"
                 self.emit(ind, f"if {cond}:")
@@ -431,6 +515,7 @@ class _Gen:
             pool = next(p for p in self.model.pools if p.name == op.pool)
             self.emit(ind, f"st = {pool.base - pool.stride} + {pool.stride}*({self.expr(op.ref, 'v')})")
             if self.on(op.error):
+                self.evaluated(op.error)
                 self.emit(ind, "if v[st] != 1:")
                 self.fail(ind + 1, op.error)
             if op.deferred:
@@ -462,6 +547,7 @@ class _Gen:
         for addr, err in t.end_errors:
             if not self.on(err):
                 continue
+            self.evaluated(err)
             if addr < 0:
                 cond = f"v[{t.rcu_slot}] > 0"
             else:
@@ -475,10 +561,13 @@ class _Gen:
         self.emit(1, "def _invariant(s):")
         self.emit(2, "v = s")
         self.emit(2, "try:")
+        self.path_nodes, self.path_sites = [], []
         for inv in self.model.invariants:
             if self.on(inv.error):
+                self.evaluated(inv.error)
                 self.emit(3, f"if not {self.expr(inv.expr, 'v')}:")
                 self.emit(4, f"return {inv.error}")
+        self.state_sites = tuple(dict.fromkeys(self.path_sites))
         self.emit(3, "return None")
         self.emit(2, "except _Fail as f:")
         self.emit(3, "return f.error")
@@ -545,8 +634,8 @@ def evaluate(e: ir.Expr, s: tuple[int, ...], strict: bool = False) -> int:
         return int(not a) if e.op == "!" else -a
     if isinstance(e, ir.Bin):
         a, b = evaluate(e.a, s, strict), evaluate(e.b, s, strict)
-        if e.op in ("/", "%") and b == 0:
-            return 0  # reports only: the generated code checks division by zero
+        if e.op in ("/", "%") and b == 0 or e.op in ("<<", ">>") and not 0 <= b <= T.SHIFT_MAX:
+            return 0  # reports only: the generated code checks division by zero and shift counts
         return T.BINARY_OPS[e.op](a, b)
     if isinstance(e, ir.Held):
         a = address(e.addr, s)

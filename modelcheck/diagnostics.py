@@ -23,6 +23,7 @@ CODES: dict[str, str] = {
     "trace": "a trace file is malformed or does not match its spec",
     "bounds": "a constant index is out of range",
     "init": "init { } fails: a null dereference, an index or a value out of range",
+    "promela": "the model cannot be exported to Promela exactly (values past 32 bits, ...)",
 }
 
 

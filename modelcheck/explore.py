@@ -9,6 +9,7 @@ is checked for cycles with networkx.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 from . import ir
 from .codegen import Compiled, address, format_slot
+from .coverage import Coverage, finish, marked, reset
 from .graphs import simple_cycles
 from .por import Reduction
 
@@ -62,6 +64,7 @@ class Result:
     reason: str = ""
     engine: str = "explicit"
     notes: tuple[str, ...] = ()  # further lines for the report (lemmas proved, ...)
+    coverage: Coverage | None = None  # what a search that found no violation executed and checked
 
 
 RCU_THREAD = -1  # thread id used in paths for the RCU callback steps
@@ -88,7 +91,27 @@ def explore(
     same but a counterexample may be longer than the shortest one.
 
     Once `bulk_after` states are stored (at the end of a level), the search goes on in
-    bulk in numpy (`vector`), if the model allows it."""
+    bulk in numpy (`vector`), if the model allows it.
+
+    A HOLDS or UNKNOWN result carries the search's `coverage`."""
+    reset(c)
+    result = _explore(c, limits, progress, reduction, bulk_after)
+    if result.verdict not in (HOLDS, UNKNOWN):
+        return result
+    nodes, sites = marked(c)
+    if result.coverage is not None:  # the bulk search's part
+        nodes |= result.coverage.nodes
+        sites |= result.coverage.sites
+    return dataclasses.replace(result, coverage=finish(c, nodes, sites, result.verdict == HOLDS))
+
+
+def _explore(
+    c: Compiled,
+    limits: Limits,
+    progress: Callable[[Stats], None] | None,
+    reduction: Reduction | None,
+    bulk_after: int | None,
+) -> Result:
     t0 = time.monotonic()
     init = c.model.initial_state()
     index: dict[tuple[int, ...], int] = {init: 0}

@@ -265,6 +265,8 @@ class ThreadIR:
     # per pc, and last for the end: (slot, value) of the locals that are dead from there on,
     # reset whenever the pc is entered
     resets: tuple[tuple[tuple[int, int], ...], ...] = ()
+    # the nodes of the leading local code that lowering ran into the initial state
+    prerun: tuple[int, ...] = ()
 
     @property
     def end_pc(self) -> int:

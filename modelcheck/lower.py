@@ -513,6 +513,7 @@ class _Lowerer:
             node = self.nodes[nxt]
         values[t.pc_slot] = t.yields.index(node.id) if not node.end else len(t.yields)
         self.slots = [dataclasses.replace(s, init=v) for s, v in zip(self.slots, values, strict=True)]
+        t.prerun = tuple(sorted(seen))
         return True
 
     def prerunnable(self, op: ir.Op, thread: int) -> bool:
@@ -662,6 +663,7 @@ class _Lowerer:
             node = self.start_access(st.span, st.text, shared=True)
             cond = self.rvalue(st.cond, direct=True)
             assert not isinstance(cond, tuple)
+            node = self.evaluated(node)
             node.ops.append(ir.Await(cond))
             self.cur = node
             return
@@ -681,6 +683,7 @@ class _Lowerer:
             cond = self.rvalue(st.cond, direct=True)
             assert not isinstance(cond, tuple)
             err = self.error_id("assert", st.name, f"assertion {st.text} failed", st.span)
+            node = self.evaluated(node)
             node.ops.append(ir.Check(cond, err))
             self.cur = node
             return
@@ -695,6 +698,12 @@ class _Lowerer:
             self.block(st.body)
         finally:
             self._atomic = saved
+
+    def evaluated(self, node: ir.Node) -> ir.Node:
+        """The node where evaluation ended after starting in `node`: a proc inlined into the
+        expression (inside `atomic { }`) moves on to the call's exit node, and what uses the
+        value must come after the call."""
+        return self.cur if self.cur is not None else node
 
     def start_access(self, span: Span, text: str, shared: bool) -> ir.Node:
         """The node a statement's (last) access goes into."""
@@ -714,6 +723,7 @@ class _Lowerer:
             node = self.start_access(st.span, st.text, count == 1)
             value = self.rvalue(st.value, direct=True)
             loc = self.location(st.target, direct=True)
+            node = self.evaluated(node)
             self.store(node, loc, value, st.span)
             self.release_temps(node, mark)
             self.cur = node
@@ -732,6 +742,7 @@ class _Lowerer:
         if direct:
             node = self.start_access(span, text, count == 1)
             value = self.rvalue(value_e, direct=True)
+            node = self.evaluated(node)
         else:
             value = self.rvalue(value_e, direct=False, text=text)
             node = self.ensure_open(span, text)
@@ -900,6 +911,7 @@ class _Lowerer:
         if count <= 1 or self._atomic:
             node = self.start_access(span, text, count == 1)
             value = self.rvalue(cond, direct=True)
+            node = self.evaluated(node)
         else:
             value = self.rvalue(cond, direct=False, text=text)
             node = self.ensure_open(span, text)
@@ -1008,6 +1020,9 @@ class _Lowerer:
             if e.op in ("/", "%"):
                 err = self.error_id("overflow", "overflow", "division by zero", e.span)
                 b = ir.Guarded(ir.Bin("!=", b, ir.Const(0)), err, b)
+            if e.op in ("<<", ">>") and not (isinstance(b, ir.Const) and 0 <= b.value <= T.SHIFT_MAX):
+                err = self.error_id("overflow", "overflow", f"shift count out of range 0..{T.SHIFT_MAX}", e.span)
+                b = ir.Guarded(_and(ir.Bin(">=", b, ir.Const(0)), ir.Bin("<=", b, ir.Const(T.SHIFT_MAX))), err, b)
             return ir.Bin(e.op, a, b)
         if isinstance(e, T.TQuant) and not direct and _acc(e) > 0:
             # a quantifier reads all its objects in one atomic step, wherever it appears
@@ -1084,6 +1099,7 @@ class _Lowerer:
         if name in LOCK_OPS:
             kind, op = LOCK_OPS[name]
             loc = self.location(e.args[0], direct=True)
+            node = self.evaluated(node)
             cls = self.lock_class(loc, e)
             mode = "r" if op.endswith("_read") else "w"
             if op.startswith("acquire"):
@@ -1128,6 +1144,7 @@ class _Lowerer:
         if name in ("free", "free_rcu"):
             ref = self.rvalue(e.args[0], direct=True)
             assert not isinstance(ref, tuple) and isinstance(e.args[0].ty, T.RefT)
+            node = self.evaluated(node)
             nerr = self.error_id("null_deref", "null_deref", f"{name}() of null", span)
             err = self.error_id("use_after_free", "use_after_free", f"{name}() of an object that is not live", span)
             node.ops.append(
@@ -1140,7 +1157,10 @@ class _Lowerer:
             assert result is not None and isinstance(e.ty, T.RefT)
             node.ops.append(ir.Alloc(result.addr, e.ty.pool))
             return
+        # the arguments first: a proc inlined into one (inside atomic { }) runs before the access
+        args = [self.rvalue(a, direct=True) for a in e.args[1:]]
         loc = self.location(e.args[0], direct=True)
+        node = self.evaluated(node)
         if name != "READ_ONCE":  # a marked read is exempt from guarded_by (as KCSAN)
             self.contract_checks(node, loc, span, write=False)
         old = self.load_loc(loc)
@@ -1148,7 +1168,6 @@ class _Lowerer:
             assert result is not None
             self.store(node, result, old, span)
             return
-        args = [self.rvalue(a, direct=True) for a in e.args[1:]]
         if name == "WRITE_ONCE":
             self.store(node, loc, args[0], span)
             return

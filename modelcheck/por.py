@@ -28,8 +28,8 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from . import ir
-from . import semantics as T
 from .codegen import enabled_checks
+from .ranges import Ranges
 
 ANY = -1  # a location that may be any slot: conflicts with everything
 READERS = -2  # which threads are in an RCU read section (their depths)
@@ -149,40 +149,8 @@ class _Analysis:
         self.nslots = len(model.slots)
         self.enabled = enabled_checks(model, props)
         self.pools = {p.name: p for p in model.pools}
-
-    # ------------------------------------------------------------ value ranges
-    def range_of(self, e: ir.Expr) -> tuple[int, int] | None:
-        if isinstance(e, ir.Const):
-            return (e.value, e.value)
-        if isinstance(e, ir.Guarded):
-            return self.range_of(e.expr)
-        if isinstance(e, ir.Load):
-            if e.addr.terms:
-                return None
-            return self.slot_range(e.addr.base)
-        if isinstance(e, ir.Bin) and e.op in ("+", "-", "*"):
-            a, b = self.range_of(e.a), self.range_of(e.b)
-            if a is None or b is None:
-                return None
-            if e.op == "+":
-                return (a[0] + b[0], a[1] + b[1])
-            if e.op == "-":
-                return (a[0] - b[1], a[1] - b[0])
-            prods = [x * y for x in a for y in b]
-            return (min(prods), max(prods))
-        return None
-
-    def slot_range(self, slot: int) -> tuple[int, int] | None:
-        ty = self.m.slots[slot].ty
-        if isinstance(ty, T.BoolT):
-            return (0, 1)
-        if isinstance(ty, T.IntT) and ty.lo is not None and ty.hi is not None:
-            return (ty.lo, ty.hi)
-        if isinstance(ty, T.EnumT):
-            return (0, len(ty.members) - 1)
-        if isinstance(ty, T.RefT) and ty.pool in self.pools:
-            return (0, self.pools[ty.pool].size)
-        return None
+        self.watched: set[int] = set()  # slots the selected invariants read
+        self.ranges = Ranges(model)
 
     def slots_of(self, a: ir.Addr) -> list[int]:
         if not a.terms:
@@ -190,7 +158,7 @@ class _Analysis:
         ranges = []
         count = 1
         for k, e in a.terms:
-            r = self.range_of(e)
+            r = self.ranges.expr(e)
             if r is None:
                 return [ANY]
             ranges.append([k * v for v in range(r[0], r[1] + 1)])
@@ -312,6 +280,8 @@ class _Analysis:
     ) -> tuple[list[Access], set[int]]:
         """The accesses of the step at `pc` (shared slots only) and the pcs it can end at."""
         private = {k for k, s in enumerate(self.m.slots) if s.thread == t.index and s.kind in ("local", "pc")}
+        # a local an invariant reads is visible: its writes are accesses like any other
+        private = set() if ANY in self.watched else private - self.watched
         yields = {y: i for i, y in enumerate(t.yields)}
         accesses: list[Access] = []
         ends: set[int] = set()
@@ -360,9 +330,12 @@ class _Analysis:
         for inv in m.invariants:
             if inv.error in self.enabled:
                 self.expr_reads(inv.expr, inv_reads)
+        self.watched = inv_reads
         steps: list[list[list[Access]]] = []
         futures: list[list[dict[int, list[Access]]]] = []
         helds = [self.must_held(t) for t in m.threads]
+        trusted = self.trusted_locks(helds)
+        helds = [{nid: frozenset(x for x in h if x[0] in trusted) for nid, h in held.items()} for held in helds]
         for t, held in zip(m.threads, helds, strict=True):
             acc, ends = [], []
             for pc in range(len(t.yields)):
@@ -394,6 +367,31 @@ class _Analysis:
                 row.append(tuple(masks))
             conflicts.append(tuple(row))
         return Reduction(tuple(conflicts), tuple(t.pc_slot for t in m.threads))
+
+    def trusted_locks(self, helds: list[dict[int, frozenset[tuple[int, str]]]]) -> set[int]:
+        """The lock slots whose holder keeps them until it releases them itself.
+
+        Without the lock-misuse check, any thread's unlock releases a lock, so a lock that some
+        thread may unlock without holding it keeps nothing apart; nor does a lock that a store
+        or an `alloc` (which resets a pool object) may overwrite."""
+        trusted = {lk.addr for lk in self.m.locks}
+        for t, held in zip(self.m.threads, helds, strict=True):
+            for node in t.nodes:
+                h = held.get(node.id, frozenset())
+                for op in node.ops:
+                    if isinstance(op, ir.Release) and op.mode == "w" and op.error not in self.enabled:
+                        slots = self.slots_of(op.addr)
+                        if ANY in slots:
+                            return set()
+                        if op.addr.terms or (op.addr.base, "w") not in h:
+                            trusted -= set(slots)
+                    elif isinstance(op, (ir.Set, ir.Alloc)):
+                        _, writes, _ = self.op_accesses(op)
+                        if ANY in writes:
+                            return set()
+                        trusted -= writes
+                    h = self.after_op(op, h)
+        return trusted
 
     def visible(self, acc: list[Access], inv_reads: set[int]) -> bool:
         if ANY in inv_reads:

@@ -9,10 +9,37 @@ from __future__ import annotations
 
 import textwrap
 
+from .coverage import Coverage
 from .explore import HOLDS, UNKNOWN, VIOLATED, Result
 from .trace import Trace
 
 COLUMN = 38
+COVERAGE_LINES = 10  # per list; the rest is counted
+
+
+def describe_coverage(cov: Coverage) -> list[str]:
+    """The statements never reached and the checks never evaluated (nothing when all were)."""
+    out: list[str] = []
+    partial = "" if cov.complete else " (in the part searched before the bound)"
+    if cov.unreached:
+        out.append(f"never reached{partial}:")
+        out.extend(_capped([f"  {', '.join(u.threads)}: {u.describe()}" for u in cov.unreached]))
+    if cov.unevaluated:
+        out.append(f"never evaluated{partial}:")
+        lines = []
+        for site in cov.unevaluated:
+            if site.kind == "assert" and site.message.startswith("assertion ") and site.message.endswith(" failed"):
+                lines.append(f"  {site.span}: {site.message[len('assertion ') : -len(' failed')]}")
+            else:
+                lines.append(f"  {site.span}: {site.name}: {site.message}")
+        out.extend(_capped(lines))
+    return out
+
+
+def _capped(lines: list[str]) -> list[str]:
+    if len(lines) <= COVERAGE_LINES:
+        return lines
+    return lines[: COVERAGE_LINES - 1] + [f"  ... and {len(lines) - COVERAGE_LINES + 1} more"]
 
 
 def describe_violation_head(result: Result) -> list[str]:
@@ -61,9 +88,13 @@ def render_result(result: Result, trace: Trace | None, header: list[str]) -> str
         out.append("HOLDS: every property holds in every interleaving (exhaustive search)")
         out.append(f"  {counts}")
         out.extend(f"  {n}" for n in result.notes)
+        if result.coverage is not None:
+            out.extend(describe_coverage(result.coverage))
     elif result.verdict == UNKNOWN:
         out.append(f"UNKNOWN: {result.reason}")
         out.append(f"  {counts}; a bound was hit, so this is not a proof")
+        if result.coverage is not None:
+            out.extend(describe_coverage(result.coverage))
     else:
         assert result.verdict == VIOLATED
         out.append("VIOLATED")

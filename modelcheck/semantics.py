@@ -522,6 +522,10 @@ def c_mod(a: int, b: int) -> int:
     return a - b * c_div(a, b)
 
 
+#: Shift counts outside 0..SHIFT_MAX are an `overflow` violation when the shift runs.
+SHIFT_MAX = 64
+
+
 #: The value of each binary operator on ints (bools are 0 and 1), with C's division.
 BINARY_OPS: dict[str, Callable[[int, int], int]] = {
     "&&": lambda a, b: int(bool(a) and bool(b)),

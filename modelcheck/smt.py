@@ -1,13 +1,16 @@
 """The z3 engines: a solver gateway and bounded model checking (BMC) of the IR.
 
-This is the only module that imports z3. Every slot is a 32-bit bit-vector per time step;
-each (thread, pc) step is executed symbolically the way `codegen` emits it (guards, path
-conditions, checks that fail in program order, dynamic addresses as ite chains over the
-slots they can denote). A counterexample's schedule is re-executed by the explicit engine,
-so it comes back as the same kind of trace, and an encoding that disagrees with the
-explicit semantics fails loudly instead of reporting a wrong verdict.
+This is the only module that imports z3. Every slot is a bit-vector per time step, as wide
+as the interval analysis of `ranges` says every value of the model needs (signed: `>>` is
+arithmetic, `/` and `%` truncate as in C), so nothing wraps. Each (thread, pc) step is
+executed symbolically the way `codegen` emits it (guards, path conditions, checks that
+fail in program order, dynamic addresses as ite chains over the slots they can denote).
+A counterexample's schedule is re-executed by the explicit engine, so it comes back as
+the same kind of trace, and an encoding that disagrees with the explicit semantics fails
+loudly instead of reporting a wrong verdict.
 
 z3's `unknown` (timeout, resource limit) is never a pass: it is UNKNOWN with z3's reason.
+Nor is a property the encoding does not check (`not_checked`: lock_order).
 """
 
 from __future__ import annotations
@@ -23,25 +26,56 @@ import z3
 from . import ir
 from .codegen import Compiled, enabled_checks, rcu_objects
 from .explore import PROVED, RCU_THREAD, UNKNOWN, VIOLATED, Result, Stats, Violation, describe_blocked
+from .ranges import Ranges, model_exprs, signed_bits
 
 Term = Any  # a z3 bit-vector or Boolean expression
 WIDTH = 32  # set per model by `width_for` before encoding
+RLIMIT = 2_000_000_000  # z3's deterministic resource limit per query
 
 
-def width_for(model: ir.Model) -> int:
-    """Bits enough for every value of the model, with headroom for intermediate arithmetic."""
-    from . import semantics as T
+MAX_WIDTH = 4096  # wider bit-vectors than this are not attempted: the answer is UNKNOWN
 
-    biggest = max(64 << 4, 1 << (len(model.threads) + 1), len(model.slots) + 1)
-    for slot in model.slots:
-        if isinstance(slot.ty, T.BitsT):
-            biggest = max(biggest, 1 << slot.ty.width)
-        if isinstance(slot.ty, T.IntT):
-            for bound in (slot.ty.lo, slot.ty.hi):
-                if bound is not None:
-                    biggest = max(biggest, abs(bound))
-        biggest = max(biggest, abs(slot.init))
-    return max(16, biggest.bit_length() + 9)
+
+@dataclass(frozen=True)
+class Width:
+    """The bit-vector width that holds every value a model computes, or why there is none."""
+
+    bits: int
+    problem: str = ""  # "not encodable exactly: ..." when no width is used
+
+
+def width_for(model: ir.Model, exprs: Collection[ir.Expr] = (), extra: Collection[Any] = ()) -> Width:
+    """Bits enough that no value of the model (slots, and every intermediate value of its
+    steps and invariants, or of `exprs` if given, with `extra` slot types past the state)
+    wraps, from the interval analysis in `ranges`; two's complement, so signed."""
+    r = Ranges(model, tuple(extra))
+    need = _signed_bits(len(model.slots) + len(model.threads) + len(rcu_objects(model)) + 1)
+    for j in range(len(r.slots)):
+        rng = r.slot(j)
+        if rng is not None:
+            need = max(need, signed_bits(*rng))
+    for e in exprs or list(model_exprs(model)):
+        w = r.widest(e)
+        if w.magnitude < 0:
+            return Width(0, f"not encodable exactly: {_show(w.expr)} has no bounded range")
+        if w.magnitude.bit_length() + 1 > MAX_WIDTH:
+            return Width(
+                0,
+                f"not encodable exactly: {_show(w.expr)} needs {w.magnitude.bit_length() + 1} bits "
+                f"(more than {MAX_WIDTH})",
+            )
+        need = max(need, w.magnitude.bit_length() + 1)
+    return Width(max(16, need + 1))  # one more bit: the encoder's own +1 on indexes and depths
+
+
+def _signed_bits(v: int) -> int:
+    return signed_bits(v, v)
+
+
+def _show(e: ir.Expr | None) -> str:
+    from .ir_text import format_expr
+
+    return "an expression" if e is None else format_expr(e)
 
 
 def _bv(x: int) -> Term:
@@ -65,10 +99,13 @@ class SolverOutcome:
 
 
 class Gateway:
-    """The one place solver calls go through: a wall-clock timeout and a deterministic rlimit."""
+    """The one place solver calls go through: a deterministic rlimit per call and a wall-clock
+    deadline that every call shares (each call gets the time that is left, no more)."""
 
-    def __init__(self, timeout_ms: int = 60_000, rlimit: int = 2_000_000_000) -> None:
+    def __init__(self, timeout_ms: int = 60_000, rlimit: int = RLIMIT, deadline: float | None = None) -> None:
         self.solver = z3.SolverFor("QF_BV")  # about 10x faster than the generic solver on these queries
+        self.timeout_ms = timeout_ms
+        self.deadline = deadline  # time.monotonic() by which every call must have returned
         self.solver.set("timeout", timeout_ms)
         self.solver.set("rlimit", rlimit)
         self.solver.set("random_seed", 0)
@@ -78,7 +115,12 @@ class Gateway:
         self.solver.add(*constraints)
 
     def check(self, *assumptions: Term) -> SolverOutcome:
-        """Check satisfiability under temporary assumptions."""
+        """Check satisfiability under temporary assumptions, within the time that is left."""
+        if self.deadline is not None:
+            left = int(1000 * (self.deadline - time.monotonic()))
+            if left <= 0:
+                return SolverOutcome("unknown", "timeout (the time budget was used up before this query)")
+            self.solver.set("timeout", min(self.timeout_ms, left))
         status = self.solver.check(*assumptions)
         if status == z3.sat:
             return SolverOutcome("sat")
@@ -198,7 +240,7 @@ class _Encoder:
                 "|": lambda: a | b,
                 "^": lambda: a ^ b,
                 "<<": lambda: a << b,
-                ">>": lambda: z3.LShR(a, b),  # values of bits are never negative
+                ">>": lambda: a >> b,  # arithmetic: a floor shift, as on Python ints
             }
             return ops[e.op]()
         if isinstance(e, ir.Guarded):
@@ -390,7 +432,8 @@ class _Encoder:
             value = self.expr(op.value, s, p.cond, fails)
             return _Path(p.cond, self.store(op.addr, value, s, p.cond, fails))
         if isinstance(op, ir.Check):
-            if not self.on(op.error):
+            if not self.on(op.error):  # not selected, but its reads are still made
+                self.expr(op.cond, s, p.cond, fails)
                 return p
             c = _truth(self.expr(op.cond, s, p.cond, fails))
             return self.fail(p, z3.Not(c), op.error, fails)
@@ -498,31 +541,45 @@ class LemmaResult:
     reason: str = ""
 
 
-def prove_lemmas(model: ir.Model, names: Collection[str] | None = None, timeout_ms: int = 30_000) -> list[LemmaResult]:
-    """Prove each selected lemma for every value of its parameters, or find values that refute it."""
+def prove_lemmas(
+    model: ir.Model,
+    names: Collection[str] | None = None,
+    timeout_ms: int | None = None,
+    rlimit: int = RLIMIT,
+    deadline: float | None = None,
+) -> list[LemmaResult]:
+    """Prove each selected lemma for every value of its parameters, or find values that refute it.
+
+    Each lemma is encoded in bit-vectors wide enough for every value it computes (see
+    `width_for`), so 64-bit words stay non-negative and no product wraps. Each query is
+    bounded by `rlimit` (deterministic), and by `timeout_ms` and `deadline` if given."""
     from . import semantics as T
 
     global WIDTH
     saved = WIDTH
-    WIDTH = 72  # 64-bit words stay non-negative, with room for intermediate arithmetic
     try:
         enc = _Encoder(model, None)
         out = []
         for lemma in model.lemmas:
             if names is not None and lemma.name not in names and "lemma" not in names:
                 continue
-            gw = Gateway(timeout_ms=timeout_ms)
+            width = width_for(model, [lemma.expr], [ty for _, ty in lemma.params])
+            if width.problem:
+                out.append(LemmaResult(lemma.name, "UNKNOWN", reason=width.problem))
+                continue
+            WIDTH = width.bits
+            gw = Gateway(timeout_ms=timeout_ms or 3_600_000, rlimit=rlimit, deadline=deadline)
             state: list[Term] = [_bv(0)] * lemma.base
             params = []
             for pname, ty in lemma.params:
                 v = z3.BitVec(pname, WIDTH)
                 params.append(v)
                 if isinstance(ty, T.BitsT):
-                    gw.add(z3.ULT(v, _bv(1 << ty.width)))
+                    gw.add(v >= _bv(0), v < _bv(1 << ty.width))
                 elif isinstance(ty, T.BoolT):
-                    gw.add(z3.ULE(v, _bv(1)))
+                    gw.add(v >= _bv(0), v <= _bv(1))
                 elif isinstance(ty, T.EnumT):
-                    gw.add(z3.ULT(v, _bv(len(ty.members))))
+                    gw.add(v >= _bv(0), v < _bv(len(ty.members)))
                 elif isinstance(ty, T.IntT) and ty.lo is not None and ty.hi is not None:
                     gw.add(v >= _bv(ty.lo), v <= _bv(ty.hi))
             enc.n = lemma.base + len(params)
@@ -559,7 +616,8 @@ class _Unrolling:
 
     def __init__(self, c: Compiled) -> None:
         global WIDTH
-        WIDTH = width_for(c.model)
+        self.width = width_for(c.model)
+        WIDTH = self.width.bits or WIDTH
         self.c = c
         self.m = c.model
         self.enc = _Encoder(self.m, c.props)
@@ -636,61 +694,61 @@ class _Unrolling:
         return constraints, nxt, (who, branch)
 
     def domain(self, s: list[Term]) -> list[Term]:
-        """What every reachable state satisfies slot by slot (the checks keep values in range)."""
-        from . import semantics as T
-
+        """What every reachable state satisfies slot by slot (the checks keep values in range):
+        the slot ranges the widths were computed from."""
         out = []
-        for j, slot in enumerate(self.m.slots):
-            v = s[j]
-            ty = slot.ty
-            if slot.kind == "pc":
-                thread = self.m.threads[slot.thread]
-                out.append(z3.And(v >= _bv(0), v <= _bv(thread.end_pc)))
-            elif slot.kind == "status":
-                out.append(z3.And(v >= _bv(0), v <= _bv(3)))
-            elif isinstance(ty, T.BoolT):
-                out.append(z3.Or(v == _bv(0), v == _bv(1)))
-            elif isinstance(ty, T.EnumT):
-                out.append(z3.And(v >= _bv(0), v < _bv(len(ty.members))))
-            elif isinstance(ty, T.RefT):
-                size = next(p.size for p in self.m.pools if p.name == ty.pool)
-                out.append(z3.And(v >= _bv(0), v <= _bv(size)))
-            elif isinstance(ty, T.IntT) and ty.lo is not None and ty.hi is not None:
-                out.append(z3.And(v >= _bv(ty.lo), v <= _bv(ty.hi)))
-            elif isinstance(ty, T.BitsT):
-                out.append(z3.And(v >= _bv(0), v < _bv(1 << ty.width)))
-            else:  # locks, reader and RCU masks, depths: never negative
-                out.append(v >= _bv(0))
+        ranges = Ranges(self.m)
+        for j in range(len(self.m.slots)):
+            rng = ranges.slot(j)
+            if rng is None:  # an RCU nesting depth: never negative
+                out.append(s[j] >= _bv(0))
+            else:
+                out.append(z3.And(s[j] >= _bv(rng[0]), s[j] <= _bv(rng[1])))
         return out
 
 
-def bmc(c: Compiled, depth: int, timeout: float | None = None) -> Result:
-    """Look for a violation within `depth` steps; a found one is replayed by the explicit engine."""
+def bmc(c: Compiled, depth: int, timeout: float | None = None, rlimit: int = RLIMIT) -> Result:
+    """Look for a violation within `depth` steps; a found one is replayed by the explicit engine.
+
+    `timeout` (seconds) covers the whole run, encoding included; `rlimit` bounds each z3 query
+    deterministically. BMC never says HOLDS: without a violation the answer is UNKNOWN with
+    the depth covered."""
     t0 = time.monotonic()
+    return _bmc(c, depth, t0, None if timeout is None else t0 + timeout, rlimit)
+
+
+def _bmc(c: Compiled, depth: int, t0: float, deadline: float | None, rlimit: int) -> Result:
     u = _Unrolling(c)
-    gw = Gateway(timeout_ms=int(1000 * timeout) if timeout else 3_600_000)
-    states: list[list[Term]] = [[_bv(v) for v in c.model.initial_state()]]
-    choices: list[tuple[Term, Term]] = []
+    note = _not_checked_note(c)
 
     def stats(k: int) -> Stats:
         return Stats(0, 0, k, time.monotonic() - t0)
 
+    if u.width.problem:
+        return Result(UNKNOWN, stats(0), reason=u.width.problem + note, engine="bmc")
+    gw = Gateway(timeout_ms=3_600_000, rlimit=rlimit, deadline=deadline)
+    states: list[list[Term]] = [[_bv(v) for v in c.model.initial_state()]]
+    choices: list[tuple[Term, Term]] = []
+
+    def covered(k: int) -> str:
+        return f"no violation within {k} steps" if k >= 0 else "nothing was checked"
+
     for k in range(depth + 1):
         s = states[k]
         moves, rcu_moves = u.moves(s)
-        if timeout is not None and time.monotonic() - t0 > timeout:
-            return Result(
-                UNKNOWN,
-                stats(k),
-                reason=f"--timeout {timeout:g}s reached: no violation within {k - 1} steps",
-                engine="bmc",
-            )
+        if deadline is not None and time.monotonic() > deadline:
+            return Result(UNKNOWN, stats(k), reason=f"--timeout reached: {covered(k - 1)}" + note, engine="bmc")
         # A bad state at depth k is a path of k steps, a failing step from it one of k+1:
         # asking in that order keeps the counterexample the shortest.
         for bad in (u.bad_state(s, moves, rcu_moves), u.bad_step(moves)):
             outcome = gw.check(bad)
             if outcome.status == "unknown":
-                return Result(UNKNOWN, stats(k), reason=f"z3 gave up at depth {k}: {outcome.reason}", engine="bmc")
+                return Result(
+                    UNKNOWN,
+                    stats(k),
+                    reason=f"z3 gave up at depth {k}: {outcome.reason}; {covered(k - 1)}" + note,
+                    engine="bmc",
+                )
             if outcome.status == "sat":
                 return _replay(c, gw.model(), choices, k, stats(k), u.nthreads)
         if k == depth:
@@ -703,28 +761,39 @@ def bmc(c: Compiled, depth: int, timeout: float | None = None) -> Result:
         UNKNOWN,
         stats(depth),
         reason=f"no violation within {depth} steps (--depth {depth}); "
-        "bounded model checking proves nothing beyond that" + _lock_order_note(c.props),
+        "bounded model checking proves nothing beyond that" + note,
         engine="bmc",
     )
 
 
-def prove(c: Compiled, max_k: int, timeout: float | None = None) -> Result:
+def prove(c: Compiled, max_k: int, timeout: float | None = None, rlimit: int = RLIMIT) -> Result:
     """k-induction: PROVED for runs of any length, VIOLATED (via BMC), or UNKNOWN with the reason.
 
     For k = 1..max_k: if k steps from any in-range state that satisfy every property can
     never lead to a violation (the induction step) and no run from the initial state
     violates a property within k steps (the base case), every property holds forever.
+    A selected property the encoding does not cover (lock_order) makes the answer UNKNOWN.
+    `timeout` (seconds) covers the whole run, encoding included; `rlimit` bounds each z3
+    query deterministically.
     """
     t0 = time.monotonic()
-    budget = timeout if timeout is not None else 600.0
+    deadline = None if timeout is None else t0 + timeout
+    unchecked = not_checked(c)
+    note = _not_checked_note(c)
+
+    def stats(k: int) -> Stats:
+        return Stats(0, 0, k, time.monotonic() - t0)
+
+    if unchecked and set(unchecked) >= set(_selected_kinds(c)):
+        return Result(UNKNOWN, stats(0), engine="prove", reason=note.removeprefix("; "))
     u = _Unrolling(c)
-    note = _lock_order_note(c.props)
+    if u.width.problem:
+        return Result(UNKNOWN, stats(0), reason=u.width.problem + note, engine="prove")
     last_cti = ""
     for k in range(1, max_k + 1):
-        left = budget - (time.monotonic() - t0)
-        if left <= 0:
+        if deadline is not None and time.monotonic() >= deadline:
             break
-        gw = Gateway(timeout_ms=int(1000 * left))
+        gw = Gateway(timeout_ms=3_600_000, rlimit=rlimit, deadline=deadline)
         s = [z3.BitVec(f"s_i0_{j}", WIDTH) for j in range(u.enc.n)]
         gw.add(*u.domain(s))
         path = [s]
@@ -742,31 +811,37 @@ def prove(c: Compiled, max_k: int, timeout: float | None = None) -> Result:
         if outcome.status == "unknown":
             return Result(
                 UNKNOWN,
-                Stats(0, 0, k, time.monotonic() - t0),
-                reason=f"z3 gave up in the induction step at k={k}: {outcome.reason}",
+                stats(k),
+                reason=f"z3 gave up in the induction step at k={k}: {outcome.reason}" + note,
                 engine="prove",
             )
         if outcome.status == "sat":
             last_cti = _describe_cti(u, gw.model(), path[-1])
             continue
-        base = bmc(c, k, max(1.0, budget - (time.monotonic() - t0)))
-        if base.verdict == VIOLATED:
-            return dataclasses.replace(base, engine="prove")
-        if "no violation within" not in base.reason:
-            return dataclasses.replace(base, engine="prove")
+        base = _bmc(c, k, t0, deadline, rlimit)
+        if not (base.verdict == UNKNOWN and base.reason.startswith(f"no violation within {k} steps (--depth {k})")):
+            return dataclasses.replace(base, engine="prove")  # a violation, or the base case is unfinished
+        if unchecked:
+            return Result(
+                UNKNOWN,
+                stats(k),
+                engine="prove",
+                reason=f"{note.removeprefix('; ')}; every other selected property is PROVED by {k}-induction "
+                "for runs of any length",
+            )
         return Result(
             PROVED,
-            Stats(0, 0, k, time.monotonic() - t0),
+            stats(k),
             engine="prove",
-            reason=f"PROVED by {k}-induction for runs of any length{note}",
-            notes=(f"PROVED by {k}-induction: every property holds in runs of any length{note}",),
+            reason=f"PROVED by {k}-induction for runs of any length",
+            notes=(f"PROVED by {k}-induction: every property holds in runs of any length",),
         )
     return Result(
         UNKNOWN,
-        Stats(0, 0, max_k, time.monotonic() - t0),
+        stats(max_k),
         engine="prove",
         reason=f"no proof: the induction step fails up to k={max_k} (or the time ran out); "
-        f"counterexample to induction: {last_cti or 'none found yet'}",
+        f"counterexample to induction: {last_cti or 'none found yet'}" + note,
     )
 
 
@@ -783,10 +858,22 @@ def _describe_cti(u: _Unrolling, model: z3.ModelRef, s: list[Term]) -> str:
     return "; ".join(parts)
 
 
-def _lock_order_note(props: Collection[str] | None) -> str:
-    if props is None or "lock_order" in props:
-        return "; lock_order is a property of all runs and is checked by the explicit engine only"
-    return ""
+def not_checked(c: Compiled) -> list[str]:
+    """The selected properties the z3 encodings do not check: lock_order (a property of
+    all runs, over the lock-order graph) when the model acquires a lock at all."""
+    takes_locks = any(isinstance(op, ir.Acquire) for t in c.model.threads for n in t.nodes for op in n.ops)
+    return ["lock_order"] if c.check_lock_order and takes_locks else []
+
+
+def _selected_kinds(c: Compiled) -> list[str]:
+    """The kinds and names of the selected properties (every one when nothing is selected)."""
+    if c.props is None:
+        return [k for k, _ in c.model.properties]
+    return list(c.props)
+
+
+def _not_checked_note(c: Compiled) -> str:
+    return "".join(f"; {p}: not checked by this engine; use the explicit engine" for p in not_checked(c))
 
 
 def _replay(
@@ -837,4 +924,14 @@ def _replay(
     )
 
 
-__all__ = ["Gateway", "LemmaResult", "SolverOutcome", "bmc", "prove", "prove_lemmas"]
+__all__ = [
+    "Gateway",
+    "LemmaResult",
+    "SolverOutcome",
+    "Width",
+    "bmc",
+    "not_checked",
+    "prove",
+    "prove_lemmas",
+    "width_for",
+]

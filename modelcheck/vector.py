@@ -22,6 +22,7 @@ without a bounded range); such models stay with the per-state search.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import mmap
 import multiprocessing
@@ -35,10 +36,12 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from . import ir
-from . import semantics as T
 from .codegen import Compiled, enabled_checks
+from .coverage import Coverage
 from .explore import HOLDS, UNKNOWN, VIOLATED, Limits, Result, Stats, Violation, describe_blocked
+from .ir_text import format_expr
 from .por import Reduction
+from .ranges import Ranges, widest_in_model
 
 FORK = "fork" in multiprocessing.get_all_start_methods()
 CHUNK = 1 << 16  # frontier rows expanded together: bounds the working memory
@@ -61,36 +64,39 @@ class InternalError(Exception):
     """The bulk engine met a state it cannot represent: a bug, never a verdict."""
 
 
+INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
 def supported(model: ir.Model) -> str | None:
-    """None if the bulk engine can run the model, else why not."""
+    """None if the bulk engine can run the model, else why not.
+
+    The bulk engine computes in int64 and packs each slot into at most 63 bits of a word, so
+    it refuses a model unless the interval analysis (`ranges`) bounds every slot and every
+    intermediate value of its steps and invariants within int64; the per-state search,
+    which computes on unbounded ints, goes on with such models."""
     if model.uses_rcu or model.pools:
         return "pools and RCU are explored per state"
     if len(model.threads) > 255 or any(t.end_pc >= 1 << 16 for t in model.threads):
         return "more than 255 threads or 65,535 steps in a thread"
-    for s in model.slots:
-        if _range(model, s) is None:
+    if len(model.threads) > 63 and any(s.kind == "lock_readers" for s in model.slots):
+        return "an rwsem's reader mask needs more than 63 bits (more than 63 threads)"
+    ranges = Ranges(model)
+    for j, s in enumerate(model.slots):
+        r = ranges.slot(j)
+        if r is None:
             return f"slot {s.name} has no bounded range"
+        if r[0] < INT64[0] or r[1] > INT64[1] or (r[1] - r[0]).bit_length() > 63:
+            return f"slot {s.name} has a range [{r[0]}, {r[1]}] past 64-bit integers"
+    widest = widest_in_model(model)
+    if widest.magnitude < 0 or widest.magnitude > INT64[1]:
+        assert widest.expr is not None
+        return f"{format_expr(widest.expr)} can reach values past 64-bit integers"
     return None
 
 
-def _range(model: ir.Model, s: ir.Slot) -> tuple[int, int] | None:
-    if s.kind == "pc":
-        t = model.threads[s.thread]
-        return (0, t.end_pc)
-    if s.kind == "lock":
-        acquires = (op for t in model.threads for n in t.nodes for op in n.ops if isinstance(op, ir.Acquire))
-        sub = max((op.subclass for op in acquires), default=0)
-        return (0, (sub << ir.OWNER_BITS) | ir.OWNER_MASK)
-    if s.kind == "lock_readers":
-        return (0, (1 << len(model.threads)) - 1)
-    ty = s.ty
-    if isinstance(ty, T.BoolT):
-        return (0, 1)
-    if isinstance(ty, T.EnumT):
-        return (0, len(ty.members) - 1)
-    if isinstance(ty, T.IntT) and ty.lo is not None and ty.hi is not None:
-        return (ty.lo, ty.hi)
-    return None
+def _ranges(model: ir.Model) -> list[tuple[int, int] | None]:
+    r = Ranges(model)
+    return [r.slot(j) for j in range(len(model.slots))]
 
 
 # ---------------------------------------------------------------- packing
@@ -125,7 +131,7 @@ class Packing:
 
     @staticmethod
     def of(model: ir.Model) -> Packing:
-        ranges: list[tuple[int, int] | None] = [_range(model, s) for s in model.slots]
+        ranges = _ranges(model)
         for c, v in _constants(model).items():
             ranges[c] = (v, v)
         assert all(r is not None for r in ranges)
@@ -429,6 +435,23 @@ class _Steps:
         self.spin_slots = [lk.addr for lk in self.m.locks if lk.kind == "spinlock"]
         self.nslots = len(self.m.slots)
         self.has_invariants = any(inv.error in self.enabled for inv in self.m.invariants)
+        # coverage: the nodes some row executed, the sites some live row evaluated
+        self.nodes_hit: set[tuple[int, int]] = set()
+        self.sites_hit: set[int] = set()
+
+    def hit_site(self, err: int, live: np.ndarray) -> None:
+        if err not in self.sites_hit and live.any():
+            self.sites_hit.add(err)
+
+    def hit_node(self, t: ir.ThreadIR, nid: int, r: _Rows) -> None:
+        if (t.index, nid) not in self.nodes_hit and (r.err < 0).any():
+            self.nodes_hit.add((t.index, nid))
+
+    def take_marks(self) -> tuple[set[tuple[int, int]], set[int]]:
+        """The coverage marks since the last call."""
+        out = self.nodes_hit, self.sites_hit
+        self.nodes_hit, self.sites_hit = set(), set()
+        return out
 
     # ------------------------------------------------------------ expressions
     def addr(self, a: ir.Addr, r: _Rows, live: np.ndarray) -> np.ndarray | int:
@@ -473,6 +496,7 @@ class _Steps:
             return _BIN[op](a, b).astype(np.int64)
         if isinstance(e, ir.Guarded):
             if e.error in self.enabled:
+                self.hit_site(e.error, live)
                 cond = self.ev(e.cond, r, live) != 0
                 self.fail(r, live & ~cond, e.error)
             return self.ev(e.expr, r, live)
@@ -508,6 +532,7 @@ class _Steps:
         node = t.nodes[t.yields[pc]]
         r = _Rows(s, rows)
         if node.choices:
+            self.hit_node(t, node.id, r)
             for k, ch in enumerate(node.choices):
                 b = r.take(np.ones(len(rows), bool))
                 self.cont(t, ch, b, False, k)
@@ -541,6 +566,7 @@ class _Steps:
             self.emit(t, r, self.pcs[nid], branch)
             return
         if node.end:
+            self.hit_node(t, nid, r)
             self.thread_end(t, r)
             self.emit(t, r, t.end_pc, branch)
             return
@@ -555,6 +581,7 @@ class _Steps:
                 r = self.settle(r, branch)
                 r = self.guard(t, ops[k], r)
                 ops = ops[k + 1 :]
+        self.hit_node(t, nid, r)
         for op in ops:
             self.op(t, op, r)
         r = self.settle(r, branch)
@@ -610,8 +637,11 @@ class _Steps:
         go = ~blocked | (r.err >= 0)  # a failing address is reported, not waited on
         r = r.take(go)
         mine, a = mine[go], a if isinstance(a, int) else a[go]
+        if held_err in self.enabled:
+            self.hit_site(held_err, r.err < 0)
         self.fail(r, mine, held_err)
         if op.kind != "spinlock" and sleep_err in self.enabled:
+            self.hit_site(sleep_err, r.err < 0)
             self.fail(r, self.spin_held(r, me), sleep_err)
         live = r.err < 0
         if self.lock_order:
@@ -653,7 +683,10 @@ class _Steps:
             self.store(r, a, value)
         elif isinstance(op, ir.Check):
             if op.error in self.enabled:
+                self.hit_site(op.error, live)
                 self.fail(r, live & (self.ev(op.cond, r, live) == 0), op.error)
+            else:  # not selected, but its reads are still made
+                self.ev(op.cond, r, live)
         elif isinstance(op, ir.TryAcquire):
             a = self.addr(op.addr, r, live)
             rw = op.kind == "rwsem"
@@ -666,6 +699,8 @@ class _Steps:
                 self.store(r, a + 1, np.where(free, self.load(r, a + 1) | bit, self.load(r, a + 1)))
             self.store(r, self.addr(op.dest, r, live), free.astype(np.int64))
         elif isinstance(op, ir.Release):
+            if op.error in self.enabled:
+                self.hit_site(op.error, live)
             a = self.addr(op.addr, r, live)
             if op.mode == "w":
                 if op.error in self.enabled:
@@ -684,6 +719,7 @@ class _Steps:
         for addr, err in t.end_errors:
             if err not in self.enabled or addr < 0:
                 continue
+            self.hit_site(err, r.err < 0)
             bad = (r.col(addr) & ir.OWNER_MASK) == me
             if locks[addr].kind == "rwsem":
                 bad |= ((r.col(addr + 1) >> t.index) & 1) == 1
@@ -712,8 +748,10 @@ _BIN: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "&": np.bitwise_and,
     "|": np.bitwise_or,
     "^": np.bitwise_xor,
-    "<<": np.left_shift,
-    ">>": np.right_shift,
+    # counts are checked to lie in 0..64; by 64, the result fits in int64 only for 0 (`<<`)
+    # and is 0 or -1 (`>>`), as by 63, which numpy defines on every platform
+    "<<": lambda a, b: np.left_shift(a, np.clip(b, 0, 63)),
+    ">>": lambda a, b: np.right_shift(a, np.clip(b, 0, 63)),
 }
 
 
@@ -745,9 +783,12 @@ def continue_search(
     expands chunks ahead while this process stores their successors."""
     search = _Search(c, h, limits, progress, reduction)
     try:
-        return search.run()
+        result = search.run()
     finally:
         search.close()
+    if result.verdict in (HOLDS, UNKNOWN):
+        return dataclasses.replace(result, coverage=search.coverage(result.verdict == HOLDS))
+    return result
 
 
 @dataclass
@@ -763,6 +804,7 @@ class _Expanded:
     error: tuple[int, int, int, int] | None  # (row, thread, branch, error id): the first
     stuck: int | None  # a deadlocked row
     edges: list[tuple[tuple[str, str], tuple[int, int]]]  # lock-order edges seen first here
+    marks: tuple[set[tuple[int, int]], set[int]]  # coverage: nodes executed, sites evaluated
 
 
 class _Worker:
@@ -831,6 +873,16 @@ class _Search:
         self.end = np.array([t.end_pc for t in m.threads])
         self.pc_cols = [t.pc_slot for t in m.threads]
         self.worker: _Worker | None = None
+        self.nodes_hit: set[tuple[int, int]] = set()
+        self.sites_hit: set[int] = set()
+
+    def covered(self, marks: tuple[set[tuple[int, int]], set[int]]) -> None:
+        self.nodes_hit |= marks[0]
+        self.sites_hit |= marks[1]
+
+    def coverage(self, complete: bool) -> Coverage:
+        """What the bulk search executed and evaluated (raw: `explore` adds its own part)."""
+        return Coverage(frozenset(self.nodes_hit), frozenset(self.sites_hit), complete)
 
     def stats(self) -> Stats:
         return Stats(self.store.n, self.transitions, self.depth, time.monotonic() - self.t0)
@@ -874,6 +926,7 @@ class _Search:
             error,
             int(np.nonzero(stuck)[0][0]) if stuck.any() and self.c.check_deadlock else None,
             list(self.c.lock_edges.items())[known:],
+            steps.take_marks(),
         )
 
     def close(self) -> None:
@@ -905,6 +958,7 @@ class _Search:
                         break
                     lo, hi, level = chunk
                     x = self.expand(store.span(lo, hi))
+                self.covered(x.marks)
                 self.depth = level
                 if limits.max_depth is not None and level >= limits.max_depth:
                     return Result(
@@ -923,6 +977,7 @@ class _Search:
                     self.transitions += len(kept)
                     if self.steps.has_invariants and new.any():
                         bad = self.steps.invariant(self.pk.unpack(x.key[:, kept[new]]))
+                        self.covered(self.steps.take_marks())
                         hit = np.nonzero(bad >= 0)[0]
                         if hit.size:
                             bad_state = (int(ids[new][hit[0]]), int(bad[hit[0]]))

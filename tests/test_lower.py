@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from modelcheck.codegen import compile_model
+from modelcheck.explore import Limits, explore
 from modelcheck.ir_text import format_model
 
 from .helpers import model_of, steps
@@ -89,3 +93,37 @@ def test_pool_objects_are_laid_out_with_a_status_slot() -> None:
     names = [s.name for s in m.slots]
     assert names.index("objs[1].<status>") - names.index("objs[0].<status>") == 4
     assert {s.kind for s in m.slots if s.name.endswith(".l")} == {"lock"}
+
+
+# Issue 9, class 1: a proc's return value was copied before the inlined call ran, inside
+# atomic { } and in conditions, so the caller read 0. Each variant uses the value after the call.
+GET = """
+shared x: int[0..2]
+shared y: int[0..4]
+proc get() -> int[0..2] { return x }
+thread u { x = 2 }
+"""
+USES_OF_A_RETURN_VALUE = {
+    "assign in atomic": "thread t { atomic { y = get() } }\ninvariant zero: y == 0",
+    "assert in atomic": "thread t { atomic { assert zero: get() == 0 } }",
+    "assert": "thread t { assert zero: get() == 0 }",
+    "BUG_ON in atomic": "thread t { atomic { BUG_ON(get() != 0) } }",
+    "if in atomic": "thread t { atomic { if get() == 2 { y = 1 } } }\ninvariant zero: y == 0",
+    "WRITE_ONCE argument in atomic": "thread t { atomic { WRITE_ONCE(y, get()) } }\ninvariant zero: y == 0",
+    "fetch_add argument in atomic": "thread t { atomic { fetch_add(y, get()) } }\ninvariant zero: y == 0",
+    "nested call in atomic": "proc twice() -> int[0..4] { return get() + get() }\n"
+    "thread t { atomic { y = twice() } }\ninvariant zero: y == 0",
+}
+
+
+@pytest.mark.parametrize("use", sorted(USES_OF_A_RETURN_VALUE))
+def test_a_proc_return_value_is_used_after_the_call(use: str) -> None:
+    from modelcheck.reference import reference_check
+
+    model = model_of(GET + USES_OF_A_RETURN_VALUE[use])
+    result = explore(compile_model(model), Limits())
+    assert result.verdict == "VIOLATED", use
+    assert result.violation is not None and result.violation.kind in ("invariant", "assert")
+    ref = reference_check(model)
+    first = ref.first()
+    assert first is not None and len(result.violation.path) == first[1]

@@ -171,6 +171,97 @@ def test_cli_reports_the_shortest_counterexample_with_reduction() -> None:
     model = model_of(text)
     c = compile_model(model)
     plain = explore(c)
-    run = api._explicit(model, compile_model(model), None, Limits(), None, True)
+    run = api.explicit_search(model, compile_model(model), None, Limits(), None, True)
     assert plain.violation is not None and run.violation is not None
     assert len(run.violation.path) == len(plain.violation.path)
+
+
+# Issue 9, class 2: writes to a thread's own locals were never visible, so an invariant
+# over two threads' locals could hold in the reduced graph and not in the full one.
+LOCALS_IN_INVARIANTS = {
+    "named threads": """
+shared p1: int[0..3]
+thread t1 { var a: int[0..3] = 0
+    a = p1 + 1
+    a = p1 }
+thread t2 { var b: int[0..3] = 0
+    b = p1 + 1
+    b = p1 }
+invariant not_both: !(t1.a == 1 && t2.b == 1)
+""",
+    "thread array": """
+shared p1: int[0..3]
+thread cpu[2] { var busy: int[0..3] = 0
+    busy = p1 + 1
+    busy = p1 }
+invariant not_both: !(cpu[0].busy == 1 && cpu[1].busy == 1)
+""",
+    "one local and a shared": """
+shared x: int[0..3]
+shared y: int[0..3]
+thread t1 { var a: bool = false
+    a = y == 0
+    a = y == 3 }
+thread t2 { x = 1
+    x = 0 }
+invariant apart: !(t1.a && x == 1)
+""",
+}
+
+# Issue 9, class 5: without the lock-misuse check another thread's unlock releases a lock,
+# so two accesses "both under l" are not kept apart by it.
+STOLEN_LOCKS = {
+    "unlock by a third thread": """
+shared x: int[0..3]
+lock l: spinlock
+thread a { spin_lock(l)
+    x = 1
+    assert mine: x == 1
+    spin_unlock(l) }
+thread b { spin_lock(l)
+    x = 2
+    spin_unlock(l) }
+thread c { spin_unlock(l) }
+""",
+    "unlock by the other side": """
+shared x: int[0..3]
+lock l: mutex
+thread a { mutex_lock(l)
+    x = 1
+    assert mine: x == 1
+    mutex_unlock(l) }
+thread b { mutex_unlock(l)
+    mutex_lock(l)
+    x = 2
+    mutex_unlock(l) }
+""",
+}
+
+
+@pytest.mark.parametrize(
+    ("spec", "props"),
+    [(LOCALS_IN_INVARIANTS[k], None) for k in sorted(LOCALS_IN_INVARIANTS)]
+    + [(STOLEN_LOCKS[k], ["assert"]) for k in sorted(STOLEN_LOCKS)],
+    ids=sorted(LOCALS_IN_INVARIANTS) + sorted(STOLEN_LOCKS),
+)
+def test_reduction_keeps_violations_the_reference_finds(spec: str, props: list[str] | None) -> None:
+    from modelcheck.reference import reference_check
+
+    model = model_of(spec)
+    first = reference_check(model, props).first()
+    assert first is not None
+    _, reduced = _both(model, props)
+    assert reduced.verdict == VIOLATED and reduced.violation is not None
+    assert reduced.violation.name in first[0]
+    run = api.explicit_search(model, compile_model(model, props), props, LIMITS, None, True)
+    assert run.violation is not None and len(run.violation.path) == first[1]
+
+
+def test_a_lock_nobody_else_releases_still_keeps_accesses_apart() -> None:
+    stolen = model_of(STOLEN_LOCKS["unlock by a third thread"])
+    kept = model_of(STOLEN_LOCKS["unlock by a third thread"].replace("thread c { spin_unlock(l) }", ""))
+    write = 1  # thread a's `x = 1`, under l
+    assert analyse(kept, ["assert"]).conflicts[0][write] == ()
+    assert analyse(stolen, ["assert"]).conflicts[0][write] != ()
+    # with the misuse check on, a non-owner's unlock fails instead of releasing: l is trusted again
+    assert analyse(stolen, ["assert", "lock_misuse"]).conflicts[0][write] == ()

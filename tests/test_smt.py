@@ -37,7 +37,7 @@ def test_bmc_finds_the_shortest_violation_the_explicit_engine_finds(path: Path, 
     explicit = explore(c)
     assert explicit.violation is not None
     length = len(explicit.violation.path)
-    symbolic = bmc(c, length + 1, timeout=120)
+    symbolic = bmc(c, length + 1, timeout=None)
     assert symbolic.verdict == "VIOLATED" and symbolic.violation is not None
     assert len(symbolic.violation.path) == length
     assert prop in (symbolic.violation.kind, symbolic.violation.name)
@@ -54,7 +54,7 @@ def test_a_bad_state_at_depth_k_is_reported_before_a_step_failing_from_it(tmp_pa
     spec = tmp_path / "both.spec"
     spec.write_text(text)
     _, _, model = api.load(str(spec))
-    result = bmc(compile_model(model, ["invariant", "assert"]), 1, timeout=60)
+    result = bmc(compile_model(model, ["invariant", "assert"]), 1, timeout=None)
     assert result.violation is not None
     assert (result.violation.kind, result.violation.path) == ("invariant", ((0, 0),))
 
@@ -68,8 +68,8 @@ def test_bmc_reports_unknown_within_its_bound_never_holds() -> None:
 def test_a_lock_order_cycle_is_left_to_the_explicit_engine() -> None:
     path = CORPUS / "violation" / "lock_order_sequential.spec"
     _, _, model = api.load(str(path))
-    result = bmc(compile_model(model, ["lock_order"]), 12, timeout=60)
-    assert result.verdict == "UNKNOWN" and "explicit engine only" in result.reason
+    result = bmc(compile_model(model, ["lock_order"]), 12, timeout=None)
+    assert result.verdict == "UNKNOWN" and "lock_order: not checked by this engine" in result.reason
 
 
 def test_solver_unknown_is_reported_not_passed() -> None:
@@ -117,7 +117,7 @@ def test_bmc_agrees_on_the_first_counterexample_of_every_library_spec(path: Path
                 explicit = explore(c)
                 assert explicit.violation is not None
                 length = len(explicit.violation.path)
-                symbolic = bmc(c, length, timeout=300)
+                symbolic = bmc(c, length, timeout=None)
                 assert symbolic.verdict == "VIOLATED" and symbolic.violation is not None
                 assert len(symbolic.violation.path) == length
                 return
@@ -187,7 +187,7 @@ def test_no_proof_is_found_for_a_spec_the_explicit_engine_refutes() -> None:
         c = compile_model(model, [prop] if prop else None)
         from modelcheck.smt import prove
 
-        result = prove(c, 4, timeout=60)
+        result = prove(c, 4, timeout=None)
         assert result.verdict in ("VIOLATED", "UNKNOWN"), (path.name, prop, result.reason)
 
 
@@ -195,3 +195,156 @@ def test_prove_states_why_it_found_no_proof() -> None:
     run = api.run_check(str(ROOT / "bench" / "ticketlock.spec"), engine="prove", depth=2)
     assert run.result.verdict == "UNKNOWN"
     assert "counterexample to induction" in run.result.reason and "w[" in run.result.reason
+
+
+# ---------------------------------------------------------------- exact integers (issue 9, class 3)
+
+#: spec -> the truth (the explicit engine's verdict); each wrapped or shifted logically in
+#: too narrow bit-vectors before the widths came from the interval analysis.
+EXACT = {
+    "cube_violated": ("shared a: int[0..2000]\nthread t { a = 1024 }\ninvariant cube: a*a*a == 0 || a == 0\n", False),
+    "cube_holds": ("shared a: int[0..2000]\nthread t { a = 1024 }\ninvariant cube: a*a*a != 0 || a == 0\n", True),
+    "store_of_a_wrapped_product": (
+        "shared a: int[0..70000]\nshared v: int[0..10]\nthread t { a = 65536\n v = a * a * a }\n",
+        False,
+    ),
+    "shift_of_a_negative": ("shared x: int[-8..8]\nthread t { x = -4 }\ninvariant sh: (x >> 1) >= 0\n", False),
+    "shift_floors": ("shared x: int[-8..8]\nthread t { x = -3 }\ninvariant sh: x == 0 || (x >> 1) == -2\n", True),
+    "left_shift_of_a_negative": (
+        "shared x: int[-8..8]\nthread t { x = -4 }\ninvariant sh: x == 0 || (x << 3) == -32\n",
+        True,
+    ),
+    "big_left_shift": (
+        "shared n: int[0..64]\nthread t { n = 40 }\ninvariant sh: (1 << n) > 1000000000000 || n < 40\n",
+        True,
+    ),
+    "division_truncates": (
+        "shared x: int[-8..8]\nthread t { x = -7 }\ninvariant d: x == 0 || (x / 2 == -3 && x % 2 == -1)\n",
+        True,
+    ),
+    "division_is_not_floor": (
+        "shared x: int[-8..8]\nthread t { x = -7 }\ninvariant d: x == 0 || x / 2 == -4\n",
+        False,
+    ),
+    "and_of_a_negative": ("shared x: int[-8..8]\nthread t { x = -6 }\ninvariant b: x == 0 || (x & 3) == 2\n", True),
+}
+
+
+@pytest.mark.parametrize("name", list(EXACT))
+def test_z3_computes_on_exact_integers(name: str) -> None:
+    from modelcheck.smt import prove
+
+    from .helpers import model_of
+
+    text, holds = EXACT[name]
+    c = compile_model(model_of(text))
+    explicit = explore(c)
+    assert explicit.verdict == ("HOLDS" if holds else "VIOLATED")
+    proof = prove(c, 3, timeout=None)
+    if holds:
+        assert proof.verdict == "PROVED", proof.reason
+        assert bmc(c, 4, timeout=None).verdict == "UNKNOWN"
+    else:
+        assert proof.verdict != "PROVED", proof.reason
+        assert explicit.violation is not None
+        symbolic = bmc(c, 4, timeout=None)
+        assert symbolic.violation is not None, symbolic.reason
+        assert len(symbolic.violation.path) == len(explicit.violation.path)
+        assert symbolic.violation.name == explicit.violation.name
+
+
+def test_shift_counts_out_of_range_are_violations_in_bmc() -> None:
+    from .helpers import model_of
+
+    for n in ("-1", "65", "1000000000"):
+        text = f"shared n: int[-1..1000000000]\nshared v: int[0..3]\nthread t {{ n = {n}\n v = 1 << n }}\n"
+        c = compile_model(model_of(text))
+        explicit = explore(c)
+        symbolic = bmc(c, 4, timeout=None)
+        assert explicit.violation is not None and symbolic.violation is not None
+        assert explicit.violation.message == symbolic.violation.message == "shift count out of range 0..64"
+        assert len(symbolic.violation.path) == len(explicit.violation.path)
+
+
+def test_lemmas_compute_on_exact_integers() -> None:
+    from modelcheck.smt import prove_lemmas
+
+    from .helpers import model_of
+
+    model = model_of(
+        "bits w { lo @0..7 }\n"
+        "lemma halves(x: int[-8..8]): (x >> 1) <= 4\n"
+        "lemma square(x: int[0..1099511627776]): x * x >= 0\n"
+        "lemma word(x: w): (x >> 1) != x || x == 0\n"
+        "lemma wide(x: int[0..4294967296]): x * x < 18446744073709551616\n"
+        "thread t { skip }\n"
+    )
+    verdicts = {r.name: r.verdict for r in prove_lemmas(model)}
+    assert verdicts == {"halves": "PROVED", "square": "PROVED", "word": "PROVED", "wide": "REFUTED"}
+
+
+# ---------------------------------------------------------------- what z3 does not check (class 6)
+
+LOCK_ORDER = """lock a: spinlock
+lock b: spinlock
+shared step: int[0..2]
+thread t1 {
+    spin_lock(a)
+    spin_lock(b)
+    spin_unlock(b)
+    spin_unlock(a)
+    step = 1
+}
+thread t2 {
+    await step == 1
+    spin_lock(b)
+    spin_lock(a)
+    spin_unlock(a)
+    spin_unlock(b)
+}
+"""
+
+
+@pytest.mark.parametrize("props", [["lock_order"], None])
+def test_prove_never_passes_a_lock_order_it_does_not_check(tmp_path: Path, props: list[str] | None) -> None:
+    spec = tmp_path / "order.spec"
+    spec.write_text(LOCK_ORDER)
+    explicit = api.run_check(str(spec), props=props)
+    assert explicit.result.verdict == "VIOLATED" and explicit.result.violation is not None
+    assert explicit.result.violation.kind == "lock_order"
+    for engine in ("prove", "bmc"):
+        run = api.run_check(str(spec), props=props, engine=engine, depth=3)
+        assert run.result.verdict == "UNKNOWN", (engine, run.result.reason)
+        assert "lock_order: not checked by this engine; use the explicit engine" in run.result.reason
+
+
+def test_a_model_without_locks_can_be_proved_with_every_property(tmp_path: Path) -> None:
+    spec = tmp_path / "nolocks.spec"
+    spec.write_text("shared x: int[0..2]\nthread t { x = 1 }\ninvariant small: x <= 1\n")
+    run = api.run_check(str(spec), engine="prove", depth=2)
+    assert run.result.verdict == "PROVED" and "not checked" not in run.result.reason
+
+
+# ---------------------------------------------------------------- the time budget
+
+
+def test_an_expired_budget_asks_z3_nothing() -> None:
+    import time
+
+    import z3
+
+    gw = Gateway(deadline=time.monotonic() - 1)
+    gw.add(z3.BitVec("x", 8) == 1)
+    outcome = gw.check()
+    assert outcome.status == "unknown" and "timeout" in outcome.reason
+
+
+def test_bmc_and_prove_stay_within_a_zero_budget() -> None:
+    from modelcheck.smt import prove
+
+    from .helpers import model_of
+
+    c = compile_model(model_of(EXACT["cube_violated"][0]))
+    for result in (bmc(c, 5, timeout=0), prove(c, 3, timeout=0)):
+        assert result.verdict == "UNKNOWN", result.reason
+        assert "timeout" in result.reason or "time ran out" in result.reason

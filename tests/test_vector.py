@@ -235,3 +235,53 @@ def test_the_worker_reports_the_lock_order_edges_it_sees() -> None:
         worker.close()
     assert [edge for edge, _ in x.edges] == [("a", "b")]
     assert c.lock_edges == {}  # seen in the worker: the search learns it from the result
+
+
+# ---------------------------------------------------------------- int64 (issue 9, class 4)
+
+#: Values past 64 bits: the bulk engine must not wrap them. Each spec, with `t` bumping a
+#: counter to make a state space worth handing over, gets the per-state verdict and counts.
+BIG_VALUES = {
+    "shift_past_63_bits": "shared s: int[0..64]\nshared v: int[0..3]\nthread u { s = 64\n v = 1 << s }\n",
+    "product_past_63_bits": (
+        "shared a: int[0..4294967296]\nshared v: int[0..3]\nthread u { a = 4294967296\n v = a * a }\n"
+    ),
+    "product_with_constant": (
+        "shared a: int[0..4294967296] = 4294967296\nshared v: int[0..3]\nthread u { v = a * 4294967296 }\n"
+    ),
+    "square_is_positive": (
+        "shared b: int[0..1099511627776]\nthread u { b = 1099511627776 }\ninvariant sq: b == 0 || b * b > 0\n"
+    ),
+    "negative_shift_count": "shared n: int[-1..1]\nshared v: int[0..3]\nthread u { n = -1\n v = 1 << n }\n",
+    "huge_shift_count": (
+        "shared n: int[0..1000000000]\nshared v: int[0..3]\nthread u { n = 1000000000\n v = 1 >> n }\n"
+    ),
+    "shift_by_64": (
+        "shared n: int[0..64]\nshared v: int[-1..1]\nthread u { n = 64\n v = -5 >> n\n v = 0 << n }\n"
+        "invariant m: v == 0 || v == -1\n"
+    ),
+    "range_past_64_bits": "shared w: int[0..1180591620717411303424]\nthread u { w = 1180591620717411303424 }\n",
+    "shift_in_range": (
+        "shared n: int[0..3]\nshared v: int[-64..64]\nthread u { n = 3\n v = -64 >> n\n v = v << n }\n"
+        "invariant floor: v == 0 || v == -8 || v == -64\n"
+    ),
+}
+COUNTER = "shared k: int[0..7]\nthread t[2] { k = k + 1\n k = k - 1 }\n"
+
+
+@pytest.mark.parametrize("name", list(BIG_VALUES))
+def test_values_past_int64_get_the_per_state_verdict(name: str) -> None:
+    model = model_of(BIG_VALUES[name] + COUNTER)
+    for props in (None, ["overflow"]):
+        for reduce in (False, True):
+            for bulk_after in (0, 3):
+                _compare(model, props, reduce, f"{name} {props} {reduce}", bulk_after)
+
+
+def test_the_bulk_engine_says_why_it_refuses_a_model() -> None:
+    reasons = {name: supported(model_of(text + COUNTER)) for name, text in BIG_VALUES.items()}
+    assert reasons["shift_in_range"] is None
+    assert "1 << " in (reasons["shift_past_63_bits"] or "") and "64-bit" in (reasons["shift_past_63_bits"] or "")
+    assert "past 64-bit" in (reasons["range_past_64_bits"] or "")
+    readers = "lock s: rwsem\nthread r[64] { down_read(s)\n up_read(s) }\n"
+    assert "more than 63 threads" in (supported(model_of(readers)) or "")
