@@ -15,7 +15,7 @@ from modelcheck.lower import lower
 from modelcheck.parse import parse
 from tests.specgen import NOT_GENERATED, coverage, generate, required_constructs, specs
 
-COVERAGE_SAMPLE = 120
+COVERAGE_SAMPLE = 160
 
 
 def test_generate_is_a_function_of_the_seed() -> None:
