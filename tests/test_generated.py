@@ -322,6 +322,30 @@ def test_known_bug_classes(cls: int) -> None:
     assert_engines_agree(KNOWN[cls], KNOWN_PROPS[cls])
 
 
+ASSERT_WITH_PROC = """shared x: int[0..2]
+shared y: int[0..2]
+proc get() -> int[0..2] {
+    if x == 0 {
+        return y
+    }
+    return x % 3
+}
+thread t0 {
+    assert oracle1: (x == 0 ==> get() == y) && (x != 0 ==> get() == x % 3)
+}
+thread t1 { y = 1 }
+"""
+
+
+@pytest.mark.xfail(
+    strict=False, raises=Disagreement, reason="found by the generator (generate(65)): reported, not fixed"
+)
+def test_assert_condition_with_a_proc_call_is_atomic() -> None:
+    """docs/language.md 5.10: an assert's condition is evaluated in one step, however many
+    shared reads it has; a proc called in it must not let another thread in between."""
+    assert_engines_agree(ASSERT_WITH_PROC, None, ("oracle", "explicit"))
+
+
 # ---------------------------------------------------------------- generated specs
 
 SAMPLE = 30  # seeds 0..29: the CI-sized sample
@@ -360,7 +384,7 @@ ROBUSTNESS = "issue 9 robustness (a local loop inside choose: RecursionError in 
 
 SAMPLE_CHECKS: list[tuple[str, tuple[str, ...], str]] = [
     ("explicit", ("explicit",), ROBUSTNESS),
-    ("oracle", ("oracle",), "issue 9 class 1 and " + ROBUSTNESS),
+    ("oracle", ("oracle",), "issue 9 class 1, a proc call splits an assert condition, and " + ROBUSTNESS),
     ("reduction", ("reduction",), "issue 9 class 2, 5 and " + ROBUSTNESS),
     ("bulk", ("bulk",), "issue 9 class 4 and " + ROBUSTNESS),
 ]
@@ -389,10 +413,11 @@ CHUNKS = 10
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_generated_long_run(chunk: int) -> None:
     """10,000 generated specs in chunks: explicit, reduction, bulk and oracles on every spec,
-    one property at a time on every tenth, BMC and k-induction on every fiftieth."""
+    one property at a time on every twentieth, BMC and k-induction on every hundredth
+    (one property at a time on every five-hundredth)."""
     size = LONG_SEEDS // CHUNKS
     seeds = range(chunk * size, (chunk + 1) * size)
-    fast = [s for s in seeds if s % 50]
-    failures = run_seeds(fast, ("explicit", "oracle", "reduction", "bulk"), per_property=lambda seed: seed % 10 == 0)
-    failures += run_seeds([s for s in seeds if s % 50 == 0], ENGINES, per_property=lambda seed: True)
+    fast = [s for s in seeds if s % 100]
+    failures = run_seeds(fast, ("explicit", "oracle", "reduction", "bulk"), per_property=lambda seed: seed % 20 == 0)
+    failures += run_seeds([s for s in seeds if s % 100 == 0], ENGINES, per_property=lambda seed: seed % 500 == 0)
     _report(failures, size)
