@@ -680,7 +680,12 @@ class _Lowerer:
             return
         if isinstance(st, T.TAssert):
             node = self.start_access(st.span, st.text, shared=_acc(st.cond) > 0)
-            cond = self.rvalue(st.cond, direct=True)
+            # the condition is one step, a proc called in it included (like atomic { })
+            saved, self._atomic = self._atomic, True
+            try:
+                cond = self.rvalue(st.cond, direct=True)
+            finally:
+                self._atomic = saved
             assert not isinstance(cond, tuple)
             err = self.error_id("assert", st.name, f"assertion {st.text} failed", st.span)
             node = self.evaluated(node)

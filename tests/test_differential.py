@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from tests.specgen import specs as whole_language_specs
-from tests.test_generated import Disagreement, assert_engines_agree
+from tests.test_generated import assert_engines_agree
 
 Z3_ENGINES = ("explicit", "bmc", "prove")
 
@@ -97,9 +97,6 @@ thread t1 {
 invariant i: x != 2 || y != 1
 """
 
-KNOWN_Z3 = pytest.mark.xfail(
-    strict=False, raises=Disagreement, reason="issue 9 class 3, 6 and robustness tracebacks, being fixed"
-)
 
 
 @pytest.mark.parametrize("text", [CI_FOUND, COUNTER], ids=["ci_found", "counter"])
@@ -108,7 +105,6 @@ def test_engines_agree_on_pinned_specs(text: str) -> None:
     assert_engines_agree(text, ["invariant", "assert", "deadlock", "lock_misuse"], Z3_ENGINES)
 
 
-@KNOWN_Z3
 @settings(
     max_examples=4,
     deadline=None,
@@ -124,7 +120,6 @@ def test_engines_agree_on_random_specs(text: str) -> None:
 
 
 @pytest.mark.slow
-@KNOWN_Z3
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(whole_language_specs())
 def test_engines_agree_on_random_specs_long(text: str) -> None:

@@ -310,13 +310,7 @@ thread t2 { spin_lock(b); spin_lock(a); spin_unlock(a); spin_unlock(b) }
 KNOWN_PROPS: dict[int, list[str] | None] = {1: None, 2: None, 3: None, 4: None, 5: ["assert"], 6: ["lock_order"]}
 
 
-def _xfail(*classes: int) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(
-        strict=False, raises=Disagreement, reason=f"issue 9 class {', '.join(map(str, classes))}, being fixed"
-    )
-
-
-@pytest.mark.parametrize("cls", [pytest.param(k, marks=_xfail(k)) for k in sorted(KNOWN)])
+@pytest.mark.parametrize("cls", sorted(KNOWN))
 def test_known_bug_classes(cls: int) -> None:
     """The harness holds each of issue 9's minimal examples to the reference."""
     assert_engines_agree(KNOWN[cls], KNOWN_PROPS[cls])
@@ -337,9 +331,6 @@ thread t1 { y = 1 }
 """
 
 
-@pytest.mark.xfail(
-    strict=False, raises=Disagreement, reason="found by the generator (generate(65)): reported, not fixed"
-)
 def test_assert_condition_with_a_proc_call_is_atomic() -> None:
     """docs/language.md 5.10: an assert's condition is evaluated in one step, however many
     shared reads it has; a proc called in it must not let another thread in between."""
@@ -379,23 +370,8 @@ def _report(failures: list[str], n: int) -> None:
         )
 
 
-# generate(1) has a purely local loop inside a `choose` branch: codegen recurses forever
-ROBUSTNESS = "issue 9 robustness (a local loop inside choose: RecursionError in codegen), being fixed"
-
-SAMPLE_CHECKS: list[tuple[str, tuple[str, ...], str]] = [
-    ("explicit", ("explicit",), ROBUSTNESS),
-    ("oracle", ("oracle",), "issue 9 class 1, a proc call splits an assert condition, and " + ROBUSTNESS),
-    ("reduction", ("reduction",), "issue 9 class 2, 5 and " + ROBUSTNESS),
-    ("bulk", ("bulk",), "issue 9 class 4 and " + ROBUSTNESS),
-]
-
-
 @pytest.mark.parametrize(
-    "engines",
-    [
-        pytest.param(e, id=name, marks=pytest.mark.xfail(strict=False, raises=Disagreement, reason=why) if why else ())
-        for name, e, why in SAMPLE_CHECKS
-    ],
+    "engines", [("explicit",), ("oracle",), ("reduction",), ("bulk",)], ids=["explicit", "oracle", "reduction", "bulk"]
 )
 def test_generated_sample_agrees(engines: tuple[str, ...]) -> None:
     """A CI-sized sample of generated specs (fixed seeds): each engine agrees with the reference.
@@ -409,7 +385,6 @@ CHUNKS = 10
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, raises=Disagreement, reason="issue 9 classes 1-6 and robustness, being fixed")
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_generated_long_run(chunk: int) -> None:
     """10,000 generated specs in chunks: explicit, reduction, bulk and oracles on every spec,
