@@ -152,11 +152,11 @@ def search(
     if engine == "bmc":
         from .smt import bmc
 
-        result = bmc(compiled, depth, left)
+        result = bmc(compiled, depth, left, max_memory=limits.max_memory)
     elif engine == "prove":
         from .smt import prove
 
-        result = prove(compiled, depth, left)
+        result = prove(compiled, depth, left, max_memory=limits.max_memory)
     else:
         result = explicit_search(model, compiled, props, limits, progress, reduce)
     if unknown and result.verdict in (HOLDS, "PROVED"):

@@ -12,8 +12,10 @@ import contextlib
 import math
 import os
 import re
+import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -203,9 +205,23 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.trace_out:
         _check_trace_out(args.trace_out, args.spec)
     limits = Limits(args.max_states, args.max_depth, args.timeout, _memory(args.max_memory))
-    run = api.run_check(
-        args.spec, defines, args.property or None, limits, engine=args.engine, depth=args.depth, reduce=args.reduce
-    )
+    try:
+        with _hard_deadline(args.timeout):
+            run = api.run_check(
+                args.spec,
+                defines,
+                args.property or None,
+                limits,
+                engine=args.engine,
+                depth=args.depth,
+                reduce=args.reduce,
+            )
+    except _OutOfTime:
+        stdout.write(
+            f"UNKNOWN: --timeout {args.timeout:g}s reached before the search could report "
+            "(while parsing, checking, lowering or compiling the spec, or within one step)\n"
+        )
+        return EXIT_UNKNOWN
     params = ", ".join(f"{n}={v}" for n, v in run.model.params)
     threads = ", ".join(t.name for t in run.model.threads)
     header = [
@@ -234,6 +250,31 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                 return EXIT_INPUT
             stdout.write(f"trace written to {args.trace_out} (replay: modelcheck replay {args.trace_out})\n")
     return {HOLDS: EXIT_HOLDS, "PROVED": EXIT_HOLDS, VIOLATED: EXIT_VIOLATED, UNKNOWN: EXIT_UNKNOWN}[run.result.verdict]
+
+
+class _OutOfTime(Exception):
+    """--timeout passed in a stage that does not watch the clock itself."""
+
+
+@contextlib.contextmanager
+def _hard_deadline(timeout: float | None) -> Iterator[None]:
+    """Stop the run a little after --timeout wherever it is. The engines stop themselves at
+    --timeout with what they covered; this catches the stages before them (parsing, lowering,
+    compiling a very long thread) and a single step that never returns."""
+    if timeout is None or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout * 1.1 + 0.5)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _memory(size: int | None) -> int | None:

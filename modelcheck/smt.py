@@ -15,6 +15,7 @@ Nor is a property the encoding does not check (`not_checked`: lock_order).
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import time
 from collections.abc import Collection
@@ -25,7 +26,18 @@ import z3
 
 from . import ir
 from .codegen import Compiled, enabled_checks, rcu_objects
-from .explore import PROVED, RCU_THREAD, UNKNOWN, VIOLATED, Result, Stats, Violation, describe_blocked
+from .explore import (
+    PROVED,
+    RCU_THREAD,
+    UNKNOWN,
+    VIOLATED,
+    Result,
+    Stats,
+    Violation,
+    describe_blocked,
+    format_size,
+    resident_bytes,
+)
 from .ranges import Ranges, model_exprs, signed_bits
 
 Term = Any  # a z3 bit-vector or Boolean expression
@@ -707,17 +719,32 @@ class _Unrolling:
         return out
 
 
-def bmc(c: Compiled, depth: int, timeout: float | None = None, rlimit: int = RLIMIT) -> Result:
+_TOO_DEEP = "a step has too many nodes in a row for the z3 encoding (Python's recursion limit)"
+# Python's recursion limit, raised as is or from inside a z3 call (ctypes wraps it)
+_TooDeep = (RecursionError, ctypes.ArgumentError)
+
+
+def _over_memory(max_memory: int | None) -> str:
+    """The UNKNOWN reason when this process (z3 included) uses more than `max_memory` bytes."""
+    if max_memory is None:
+        return ""
+    used = resident_bytes()
+    return f"--max-memory {format_size(max_memory)} reached ({format_size(used)} in use)" if used > max_memory else ""
+
+
+def bmc(
+    c: Compiled, depth: int, timeout: float | None = None, rlimit: int = RLIMIT, max_memory: int | None = None
+) -> Result:
     """Look for a violation within `depth` steps; a found one is replayed by the explicit engine.
 
     `timeout` (seconds) covers the whole run, encoding included; `rlimit` bounds each z3 query
     deterministically. BMC never says HOLDS: without a violation the answer is UNKNOWN with
     the depth covered."""
     t0 = time.monotonic()
-    return _bmc(c, depth, t0, None if timeout is None else t0 + timeout, rlimit)
+    return _bmc(c, depth, t0, None if timeout is None else t0 + timeout, rlimit, max_memory)
 
 
-def _bmc(c: Compiled, depth: int, t0: float, deadline: float | None, rlimit: int) -> Result:
+def _bmc(c: Compiled, depth: int, t0: float, deadline: float | None, rlimit: int, max_memory: int | None) -> Result:
     u = _Unrolling(c)
     note = _not_checked_note(c)
 
@@ -735,9 +762,14 @@ def _bmc(c: Compiled, depth: int, t0: float, deadline: float | None, rlimit: int
 
     for k in range(depth + 1):
         s = states[k]
-        moves, rcu_moves = u.moves(s)
+        try:
+            moves, rcu_moves = u.moves(s)
+        except _TooDeep:
+            return Result(UNKNOWN, stats(k), reason=f"{_TOO_DEEP}: {covered(k - 1)}" + note, engine="bmc")
         if deadline is not None and time.monotonic() > deadline:
             return Result(UNKNOWN, stats(k), reason=f"--timeout reached: {covered(k - 1)}" + note, engine="bmc")
+        if memory := _over_memory(max_memory):
+            return Result(UNKNOWN, stats(k), reason=f"{memory}: {covered(k - 1)}" + note, engine="bmc")
         # A bad state at depth k is a path of k steps, a failing step from it one of k+1:
         # asking in that order keeps the counterexample the shortest.
         for bad in (u.bad_state(s, moves, rcu_moves), u.bad_step(moves)):
@@ -766,7 +798,9 @@ def _bmc(c: Compiled, depth: int, t0: float, deadline: float | None, rlimit: int
     )
 
 
-def prove(c: Compiled, max_k: int, timeout: float | None = None, rlimit: int = RLIMIT) -> Result:
+def prove(
+    c: Compiled, max_k: int, timeout: float | None = None, rlimit: int = RLIMIT, max_memory: int | None = None
+) -> Result:
     """k-induction: PROVED for runs of any length, VIOLATED (via BMC), or UNKNOWN with the reason.
 
     For k = 1..max_k: if k steps from any in-range state that satisfy every property can
@@ -793,12 +827,19 @@ def prove(c: Compiled, max_k: int, timeout: float | None = None, rlimit: int = R
     for k in range(1, max_k + 1):
         if deadline is not None and time.monotonic() >= deadline:
             break
+        if memory := _over_memory(max_memory):
+            return Result(
+                UNKNOWN, stats(k), reason=f"{memory} before the induction step at k={k}" + note, engine="prove"
+            )
         gw = Gateway(timeout_ms=3_600_000, rlimit=rlimit, deadline=deadline)
         s = [z3.BitVec(f"s_i0_{j}", WIDTH) for j in range(u.enc.n)]
         gw.add(*u.domain(s))
         path = [s]
         for i in range(k):
-            moves, rcu_moves = u.moves(path[i])
+            try:
+                moves, rcu_moves = u.moves(path[i])
+            except _TooDeep:
+                return Result(UNKNOWN, stats(k), reason=_TOO_DEEP + note, engine="prove")
             gw.add(z3.Not(u.bad(path[i], moves, rcu_moves)))
             constraints, nxt, _ = u.step(path[i], moves, rcu_moves, f"i{i + 1}")
             gw.add(*constraints)
@@ -818,7 +859,7 @@ def prove(c: Compiled, max_k: int, timeout: float | None = None, rlimit: int = R
         if outcome.status == "sat":
             last_cti = _describe_cti(u, gw.model(), path[-1])
             continue
-        base = _bmc(c, k, t0, deadline, rlimit)
+        base = _bmc(c, k, t0, deadline, rlimit, max_memory)
         if not (base.verdict == UNKNOWN and base.reason.startswith(f"no violation within {k} steps (--depth {k})")):
             return dataclasses.replace(base, engine="prove")  # a violation, or the base case is unfinished
         if unchecked:

@@ -244,3 +244,21 @@ def test_control_characters_from_a_spec_are_escaped_on_the_terminal(tmp_path: Pa
     spec.write_text("shared x: int[0..1]\nthread t {\n    x = 2   // \x1b[31m red\n}\n")
     code, out, err = cli(str(spec))
     assert code == 2 and "\x1b" not in err and "// \\x1b[31m red" in err
+
+
+def test_timeout_stops_a_stage_that_does_not_watch_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--timeout covers the whole run: when it passes in a stage with no clock of its own
+    (here the alarm is raised at once instead of after the timeout), the answer is UNKNOWN."""
+    import signal
+
+    from modelcheck import api
+
+    def stuck(*args: object, **kwargs: object) -> None:
+        signal.raise_signal(signal.SIGALRM)
+        raise AssertionError("the alarm did not stop the run")
+
+    monkeypatch.setattr(api, "run_check", stuck)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["--timeout", "5", str(ROOT / "specs" / "remap.spec")], out, err) == 3
+    assert out.getvalue().startswith("UNKNOWN: --timeout 5s reached")
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

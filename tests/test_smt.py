@@ -10,9 +10,10 @@ import pytest
 from modelcheck import api
 from modelcheck.codegen import compile_model
 from modelcheck.explore import explore
-from modelcheck.smt import Gateway, bmc
+from modelcheck.smt import Gateway, bmc, prove
 
 from .conftest import CORPUS, ROOT
+from .helpers import model_of
 
 VIOLATIONS = sorted((CORPUS / "violation").glob("*.spec"))
 
@@ -348,3 +349,17 @@ def test_bmc_and_prove_stay_within_a_zero_budget() -> None:
     for result in (bmc(c, 5, timeout=0), prove(c, 3, timeout=0)):
         assert result.verdict == "UNKNOWN", result.reason
         assert "timeout" in result.reason or "time ran out" in result.reason
+
+
+def test_max_memory_stops_bmc_and_prove_with_unknown() -> None:
+    c = compile_model(model_of("shared x: int[0..3]\nthread t { x = 1\n x = 2 }\ninvariant i: x != 3\n"))
+    for result in (bmc(c, 3, max_memory=1), prove(c, 3, max_memory=1)):
+        assert result.verdict == "UNKNOWN" and result.reason.startswith("--max-memory 1B reached")
+
+
+def test_a_step_too_long_to_encode_is_unknown_not_a_traceback() -> None:
+    ifs = "\n".join(f"    if v == {k % 3} {{ v = {(k + 1) % 3} }}" for k in range(1500))
+    text = f"shared x: int[0..3]\nthread t {{\n    var v: int[0..3] = x\n{ifs}\n    x = v\n}}\ninvariant i: x != 3\n"
+    c = compile_model(model_of(text))
+    result = bmc(c, 2)
+    assert result.verdict == "UNKNOWN"
