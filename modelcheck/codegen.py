@@ -189,8 +189,6 @@ class _Gen:
             if e.kind == "rwsem" and not e.write:
                 return f"({var}[{a}] & {ir.OWNER_MASK} == {me} or ({var}[{a} + 1] >> {e.thread}) & 1 == 1)"
             return f"({var}[{a}] & {ir.OWNER_MASK} == {me})"
-        if isinstance(e, ir.ReadersMask):
-            return self.readers_mask(var, None)
         raise AssertionError(f"unhandled {e!r}")
 
     def readers_mask(self, var: str, exclude: int | None) -> str:

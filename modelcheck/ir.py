@@ -95,12 +95,7 @@ class Held:
     write: bool
 
 
-@dataclass(frozen=True)
-class ReadersMask:
-    """Bitmask of the threads inside an RCU read section."""
-
-
-Expr = Const | Load | Un | Bin | Guarded | Held | ReadersMask
+Expr = Const | Load | Un | Bin | Guarded | Held
 
 # ---------------------------------------------------------------- operations
 

@@ -185,8 +185,6 @@ class _Analysis:
         elif isinstance(e, ir.Guarded):
             self.expr_reads(e.cond, out)
             self.expr_reads(e.expr, out)
-        elif isinstance(e, ir.ReadersMask):
-            out.add(READERS)
         else:
             out.add(ANY)
 

@@ -215,8 +215,6 @@ class _Ranges:
             return self.expr(e.expr)
         if isinstance(e, ir.Held):
             return 0, 1
-        if isinstance(e, ir.ReadersMask):
-            return 0, 2 ** len(self.m.threads) - 1
         raise NotTranslatable(f"expression {e!r}")
 
     def fits(self, e: ir.Expr, where: str) -> None:
@@ -358,8 +356,6 @@ class _Gen:
             if e.kind == "rwsem" and not e.write:
                 return f"({mine} || (((S[{a} + 1] >> {e.thread}) & 1) == 1))"
             return mine
-        if isinstance(e, ir.ReadersMask):
-            return self.readers(None)
         raise NotTranslatable(f"expression {e!r}")
 
     def readers(self, exclude: int | None) -> str:

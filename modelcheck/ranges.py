@@ -132,8 +132,6 @@ class Ranges:
             return self.expr(e.expr)
         if isinstance(e, ir.Held):
             return (0, 1)
-        if isinstance(e, ir.ReadersMask):
-            return (0, (1 << len(self.m.threads)) - 1)
         if isinstance(e, ir.Un):
             if e.op == "!":
                 return (0, 1)

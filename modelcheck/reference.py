@@ -150,8 +150,6 @@ class Semantics:
             if v[a] & ir.OWNER_MASK == e.thread + 1:
                 return 1
             return int(e.kind == "rwsem" and not e.write and (v[a + 1] >> e.thread) & 1 == 1)
-        if isinstance(e, ir.ReadersMask):
-            return self.readers(v, None)
         raise AssertionError(f"unknown expression {e!r}")
 
     def binary(self, e: ir.Bin, v: list[int]) -> int:

@@ -270,8 +270,6 @@ class _Encoder:
                 readers = self._at(idx, e.addr, s, 1)
                 held = z3.Or(held, (z3.LShR(readers, e.thread) & _bv(1)) == _bv(1))
             return _bit(held)
-        if isinstance(e, ir.ReadersMask):
-            return self.readers_mask(s, None)
         raise AssertionError(f"unhandled {e!r}")
 
     def _at(self, idx: Term | int, a: ir.Addr, s: list[Term], offset: int = 0) -> Term:

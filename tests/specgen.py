@@ -942,7 +942,6 @@ def specs() -> st.SearchStrategy[str]:
 
 #: Constructs the generator does not produce, and why (each is a hole the test tolerates).
 NOT_GENERATED: dict[str, str] = {
-    "ir:ReadersMask": "no stage builds it: lower.py never produces one (codegen, smt and por still interpret it)",
 }
 
 
