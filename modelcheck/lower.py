@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from . import ir
 from . import semantics as T
 from .check import LOCK_OPS, PURE_BUILTINS, VALUE_BUILTINS, _int_default
+from .check import slot_count as _size
 from .diagnostics import Span, error
 
 ALWAYS_ON = ("null_deref", "bounds", "overflow")
@@ -44,16 +45,6 @@ class Loc:
 
 def _shift(a: ir.Addr, k: int) -> ir.Addr:
     return ir.Addr(a.base + k, a.terms)
-
-
-def _size(ty: T.Type) -> int:
-    if isinstance(ty, T.StructT):
-        return sum(_size(f.type) for f in ty.fields)
-    if isinstance(ty, T.ArrayT):
-        return ty.size * _size(ty.elem)
-    if isinstance(ty, T.LockT) and ty.kind == "rwsem":
-        return 2
-    return 1
 
 
 def _field_offset(st: T.StructT, name: str) -> int:
