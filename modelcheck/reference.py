@@ -111,6 +111,7 @@ class Semantics:
         self.spin_slots = [lk.addr for lk in model.locks if lk.kind == "spinlock"]
         self.lock_at = {lk.addr: lk for lk in model.locks}
         self.edges: list[tuple[str, str]] = []  # gathered by the step being run
+        self.pcs = [{y: pc for pc, y in enumerate(t.yields)} for t in model.threads]  # yield node -> pc
 
     # ------------------------------------------------------------ expressions
     def check(self, error: int) -> bool:
@@ -355,7 +356,7 @@ class Semantics:
 
     def run_from(self, t: ir.ThreadIR, nid: int, v: list[int], ops: list[ir.Op]) -> None:
         """Run node `nid` (starting with `ops` of it) and the nodes after it until a yield point."""
-        pcs = {y: i for i, y in enumerate(t.yields)}
+        pcs = self.pcs[t.index]
         node = t.nodes[nid]
         while True:
             if node.end:
@@ -413,7 +414,7 @@ class Semantics:
                     self.acquire(t, ops[0], v)
                 ops = ops[1:]
             if ops is None:  # a choose branch starts at its first node
-                pcs = {y: i for i, y in enumerate(t.yields)}
+                pcs = self.pcs[t.index]
                 if nid in pcs:
                     self.enter(t, pcs[nid], v)
                 else:

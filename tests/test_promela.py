@@ -188,8 +188,8 @@ def test_spin_agrees_on_generated_specs(seed: int) -> None:
 
 @pytest.mark.slow
 def test_spin_agrees_on_generated_specs_long() -> None:
-    """1,000 generated specs; the summary line counts how many SPIN compared and why others were skipped."""
-    for seed in range(12, 1012):
+    """300 generated specs; the summary line counts how many SPIN compared and why others were skipped."""
+    for seed in range(12, 312):
         assert_spin_agrees(_generated(seed), f"generate({seed}).spec")
 
 
