@@ -39,6 +39,7 @@ MAX_STATES = 50_000  # the generator aims at a few thousand; bigger specs are sk
 Z3_TIMEOUT: float | None = (
     None  # z3 is bounded by its deterministic rlimit (smt.RLIMIT); its UNKNOWN is never agreement nor a bug
 )
+Z3_RLIMIT = 50_000_000  # per query: a few seconds; past it z3's UNKNOWN is counted inconclusive
 BMC_MAX_DEPTH = 10  # BMC "finds nothing" up to the search depth + 1, at most this deep
 
 ENGINES = ("explicit", "reduction", "bulk", "bmc", "prove", "oracle")
@@ -221,7 +222,7 @@ def _agree(text: str, props: Collection[str] | None, engines: Collection[str], t
     if "bmc" in engines:
         if stepwise:
             best = min(stepwise.values())
-            r = bmc(c, best, timeout=Z3_TIMEOUT)
+            r = bmc(c, best, timeout=Z3_TIMEOUT, rlimit=Z3_RLIMIT)
             if r.verdict == "UNKNOWN" and "no violation within" not in r.reason:
                 tally.inconclusive["bmc"] += 1
             else:
@@ -230,7 +231,7 @@ def _agree(text: str, props: Collection[str] | None, engines: Collection[str], t
                 _check_result("bmc", text, props, sub, c, r)
         elif not ref.shortest or ref.shortest == {"lock_order": 0}:
             depth = full.stats.depth if full is not None else explore(c, limits, bulk_after=None).stats.depth
-            r = bmc(c, min(depth + 1, BMC_MAX_DEPTH), timeout=Z3_TIMEOUT)
+            r = bmc(c, min(depth + 1, BMC_MAX_DEPTH), timeout=Z3_TIMEOUT, rlimit=Z3_RLIMIT)
             if r.verdict == "VIOLATED":
                 v = r.violation
                 assert v is not None
@@ -245,7 +246,7 @@ def _agree(text: str, props: Collection[str] | None, engines: Collection[str], t
             else:
                 tally.inconclusive["bmc"] += 1
     if "prove" in engines:
-        r = prove(c, 2, timeout=Z3_TIMEOUT)
+        r = prove(c, 2, timeout=Z3_TIMEOUT, rlimit=Z3_RLIMIT)
         if r.verdict == "PROVED" and ref.shortest:
             raise _fail("prove", text, props, f"PROVED ({r.reason}) but the reference finds {ref.shortest}")
         if r.verdict == "VIOLATED":
@@ -389,11 +390,11 @@ CHUNKS = 10
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_generated_long_run(chunk: int) -> None:
     """10,000 generated specs in chunks: explicit, reduction, bulk and oracles on every spec,
-    one property at a time on every hundredth, BMC and k-induction on every two-hundredth
-    (one property at a time on every thousandth)."""
+    one property at a time on every hundredth, BMC and k-induction on every five-hundredth
+    (z3 takes up to minutes on a spec: its own samples are in tests/test_differential.py)."""
     size = LONG_SEEDS // CHUNKS
     seeds = range(chunk * size, (chunk + 1) * size)
-    fast = [s for s in seeds if s % 200]
+    fast = [s for s in seeds if s % 500]
     failures = run_seeds(fast, ("explicit", "oracle", "reduction", "bulk"), per_property=lambda seed: seed % 100 == 0)
-    failures += run_seeds([s for s in seeds if s % 200 == 0], ENGINES, per_property=lambda seed: seed % 1000 == 0)
+    failures += run_seeds([s for s in seeds if s % 500 == 0], ENGINES)
     _report(failures, size)
