@@ -78,8 +78,6 @@ def supported(model: ir.Model) -> str | None:
         return "pools and RCU are explored per state"
     if len(model.threads) > 255 or any(t.end_pc >= 1 << 16 for t in model.threads):
         return "more than 255 threads or 65,535 steps in a thread"
-    if len(model.threads) > 63 and any(s.kind == "lock_readers" for s in model.slots):
-        return "an rwsem's reader mask needs more than 63 bits (more than 63 threads)"
     ranges = Ranges(model)
     for j, s in enumerate(model.slots):
         r = ranges.slot(j)
