@@ -120,7 +120,7 @@ def test_engines_agree_on_random_specs(text: str) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(whole_language_specs())
 def test_engines_agree_on_random_specs_long(text: str) -> None:
     assert_engines_agree(text, None, Z3_ENGINES)
