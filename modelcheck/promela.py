@@ -449,6 +449,13 @@ class _Gen:
         self._seq(exprs)
         self.fail_if("ee != 0", k)
 
+    def check(self, error: int, cond: str, k: Callable[[], None]) -> None:
+        """Fail with `error` when `cond` holds, if its property is selected; go on with `k`."""
+        if self.on(error):
+            self.fail_if(cond, k, str(error + 1))
+        else:
+            k()
+
     def fail_if(self, cond: str, k: Callable[[], None], code: str | None = None) -> None:
         """Fail the step (with `code`, or with `ee`) when `cond` holds, else go on with `k`."""
         self.emit("if")
@@ -671,20 +678,14 @@ class _Gen:
                         self.emit("S[aa] = 0;")
                         k()
 
-                    if self.on(op.error):
-                        self.fail_if(f"(S[aa] & {ir.OWNER_MASK}) != {me}", clear, str(op.error + 1))
-                    else:
-                        clear()
+                    self.check(op.error, f"(S[aa] & {ir.OWNER_MASK}) != {me}", clear)
                 else:
 
                     def leave() -> None:
                         self.emit(f"S[aa + 1] = S[aa + 1] & {~bit};")
                         k()
 
-                    if self.on(op.error):
-                        self.fail_if(f"(S[aa + 1] & {bit}) == 0", leave, str(op.error + 1))
-                    else:
-                        leave()
+                    self.check(op.error, f"(S[aa + 1] & {bit}) == 0", leave)
 
             self.checked([ir.Load(op.addr)], release)
         elif isinstance(op, ir.RcuLock):
@@ -701,20 +702,14 @@ class _Gen:
                     self.emit(f"if :: S[{r}] == 0 -> {clear} :: else -> skip fi;")
                 k()
 
-            if self.on(op.error):
-                self.fail_if(f"S[{r}] == 0", unlock, str(op.error + 1))
-            else:
-                unlock()
+            self.check(op.error, f"S[{r}] == 0", unlock)
         elif isinstance(op, ir.SyncRcuStart):
 
             def start() -> None:
                 self.emit(f"S[{t.gp_slot}] = {self.readers(t.index)};")
                 k()
 
-            if self.on(op.error):
-                self.fail_if(f"{self.spin_held(me)} || S[{t.rcu_slot}] > 0", start, str(op.error + 1))
-            else:
-                start()
+            self.check(op.error, f"{self.spin_held(me)} || S[{t.rcu_slot}] > 0", start)
         elif isinstance(op, ir.Free):
             pool = next(p for p in self.m.pools if p.name == op.pool)
 
@@ -729,10 +724,7 @@ class _Gen:
                         self.emit("S[st] = 3;")
                     k()
 
-                if self.on(op.error):
-                    self.fail_if("S[st] != 1", mark, str(op.error + 1))
-                else:
-                    mark()
+                self.check(op.error, "S[st] != 1", mark)
 
             self.checked([op.ref], free)
         elif isinstance(op, ir.Alloc):
