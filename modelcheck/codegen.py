@@ -262,7 +262,9 @@ class _Gen:
                     continue
                 sub = owner >> ir.OWNER_BITS if owner & ir.OWNER_MASK == me else 0
                 held_cls = f"{lk.lock_class}/{sub}" if sub else lk.lock_class
-                if (held_cls, cls) not in compiled.lock_edges:
+                # the least witness: the same whatever order a search takes the steps in
+                seen = compiled.lock_edges.get((held_cls, cls))
+                if seen is None or (tid, err) < seen:
                     compiled.lock_edges[(held_cls, cls)] = (tid, err)
 
         reads = compiled.reads

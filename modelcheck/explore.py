@@ -105,13 +105,7 @@ class Result:
 
 
 RCU_THREAD = -1  # thread id used in paths for the RCU callback steps
-BULK_AFTER = 20_000  # stored states after which a search goes on in bulk (numpy)
-
-
-def _bulk_supported(model: ir.Model) -> bool:
-    from .vector import supported
-
-    return supported(model) is None
+NATIVE_AFTER = 2_000  # stored states after which the compiled engine is built (or loaded from the cache)
 
 
 def explore(
@@ -119,7 +113,8 @@ def explore(
     limits: Limits = Limits(),
     progress: Callable[[Stats], None] | None = None,
     reduction: Reduction | None = None,
-    bulk_after: int | None = BULK_AFTER,
+    engine: str = "auto",
+    workers: int | None = None,
 ) -> Result:
     """Search every interleaving; return HOLDS, VIOLATED (shortest) or UNKNOWN.
 
@@ -127,19 +122,64 @@ def explore(
     everything the others can still do explores that step alone; the verdict is the
     same but a counterexample may be longer than the shortest one.
 
-    Once `bulk_after` states are stored (at the end of a level), the search goes on in
-    bulk in numpy (`vector`), if the model allows it.
+    `engine`: "python" searches per state with the generated Python; "native" with the
+    compiled engine (`native`), waiting for the compiler; "auto" starts in Python and,
+    past `NATIVE_AFTER` states, builds the compiled engine in the background and hands
+    the search over to it when it is ready (when the model allows it and there is a C
+    compiler). `workers`: threads of the compiled engine (default: every core).
 
     A HOLDS or UNKNOWN result carries the search's `coverage`."""
     reset(c)
-    result = _explore(c, limits, progress, reduction, bulk_after)
+    notes: tuple[str, ...] = ()
+    if engine == "native":
+        from . import native
+
+        why = native.supported(c.model) or native.compiler_missing()
+        builder = None if why else native.Builder(c, reduction)
+        result = None
+        if builder is not None and builder.wait() is not None:
+            result = _native(c, builder, limits, progress, workers)
+        why = why or (builder.error if builder is not None else None)
+        if result is None:
+            notes = (f"searched per state in Python: {why}",) if why else ()
+            result = _explore(c, limits, progress, reduction, None, workers)
+    else:
+        result = _explore(c, limits, progress, reduction, engine == "auto", workers)
+    if notes:
+        result = dataclasses.replace(result, notes=result.notes + notes)
     if result.verdict not in (HOLDS, UNKNOWN):
         return result
     nodes, sites = marked(c)
-    if result.coverage is not None:  # the bulk search's part
+    if result.coverage is not None:  # the compiled engine's part
         nodes |= result.coverage.nodes
         sites |= result.coverage.sites
     return dataclasses.replace(result, coverage=finish(c, nodes, sites, result.verdict == HOLDS))
+
+
+def _native(c: Compiled, builder: Any, limits: Limits, progress: Any, workers: int | None) -> Result | None:
+    """The search by the compiled engine, or None when it cannot go on (a value it cannot pack)."""
+    from . import native
+
+    engine = builder.wait()
+    t0 = time.monotonic()
+    n = workers or os.cpu_count() or 1
+    try:
+        result = native.run(engine, c, limits, progress, n, t0)
+        if result.verdict == VIOLATED and n > 1 and result.violation is not None and result.violation.path:
+            # which of the shortest counterexamples a level holds first depends on the workers'
+            # timing: one worker searches again, to that depth, for the one a single thread finds
+            bound = len(result.violation.path) + 1
+            again = native.run(engine, c, dataclasses.replace(limits, max_depth=bound), progress, 1, t0)
+            if again.verdict == VIOLATED:
+                result = again
+        if result.verdict == HOLDS and c.check_lock_order:
+            cycle = lock_order_cycle(c)
+            if cycle is not None:
+                return Result(VIOLATED, result.stats, cycle)
+        return result
+    except native.Unrepresentable as exc:
+        builder.error = f"slot {exc} took a value the compiled engine has no room for"
+        return None
 
 
 def _explore(
@@ -147,7 +187,8 @@ def _explore(
     limits: Limits,
     progress: Callable[[Stats], None] | None,
     reduction: Reduction | None,
-    bulk_after: int | None,
+    handover: bool | None,
+    workers: int | None,
 ) -> Result:
     t0 = time.monotonic()
     init = c.model.initial_state()
@@ -189,21 +230,21 @@ def _explore(
         return violated(bad, 0, None)
     frontier = [0]
     expanded = 0
-    bulk_at = bulk_after  # numpy is only imported when a search gets this big
+    builder: Any = None
     try:
         while frontier:
-            if bulk_at is not None and len(states) >= bulk_at:
-                if _bulk_supported(c.model):
-                    from .vector import Handover, continue_search
+            if handover and builder is None and len(states) >= NATIVE_AFTER:
+                from . import native
 
-                    handover = Handover(states, parent, via, frontier, depth, transitions, t0)
-                    result = continue_search(c, handover, limits, progress, reduction)
-                    if result.verdict == HOLDS and c.check_lock_order:
-                        cycle = lock_order_cycle(c)
-                        if cycle is not None:
-                            return Result(VIOLATED, result.stats, cycle)
+                if native.supported(c.model) is None and native.compiler() is not None:
+                    builder = native.Builder(c, reduction)
+                else:
+                    handover = False
+            if builder is not None and builder.ready():
+                result = _native(c, builder, limits, progress, workers) if builder.engine is not None else None
+                if result is not None:
                     return result
-                bulk_at = None
+                builder, handover = None, False
             if limits.max_depth is not None and depth >= limits.max_depth:
                 return Result(
                     UNKNOWN,

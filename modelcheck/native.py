@@ -1,0 +1,904 @@
+"""Stage 5b, explore compiled: the IR as C, compiled once and cached, searched natively.
+
+`explore` runs a search here whenever the model allows it and a C compiler is there. The
+model's steps, invariant, RCU callbacks, state packing, partial-order reduction tables and
+symmetry canonicalization are generated as C from the IR (`generate`), followed by the
+engine common to every model (`search.c`: a breadth-first search over bit-packed states in
+an exact open-addressing table, parents kept for traces, a level expanded by several
+worker threads). The shared object is compiled with the system C compiler and cached
+under a hash of its source (`cache_dir()`), so a repeat run, or `modelcheck test` trying a
+spec's parameter settings, pays for no compiler. While the compiler runs, `explore` goes
+on with the per-state Python search and hands over when the engine is ready; a small
+spec is done before that.
+
+The generated code follows `reference.py` operation by operation, in the order the
+per-state search evaluates (a step's checks in program order, the expansion order of the
+threads), so both find the same violations first. Values are int64: `supported` refuses a
+model unless `ranges` bounds every slot and intermediate value within it (the RCU nesting
+depth, which has no static bound, is packed in 8 bits and a deeper nesting ends the
+native search: the per-state search goes on, exactly).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import ir
+from .codegen import Compiled, enabled_checks
+from .coverage import Coverage
+from .explore import HOLDS, UNKNOWN, VIOLATED, Limits, Result, Stats, Violation, format_size, resident_bytes
+from .ir_text import format_expr
+from .por import Reduction
+from .ranges import Ranges, widest_in_model
+
+INT64 = (-(1 << 63), (1 << 63) - 1)
+RCU_DEPTH_BITS = 8
+CFLAGS = ("-O2", "-fPIC", "-shared", "-pthread", "-fno-strict-aliasing", "-w")
+ST_RUNNING, ST_DONE, ST_VIOLATION, ST_DEADLOCK, ST_MAX_STATES, ST_MEMORY, ST_UNREPRESENTABLE, ST_MAX_DEPTH, ST_FULL = (
+    range(9)
+)
+
+
+def supported(model: ir.Model) -> str | None:
+    """None if the compiled engine can run the model, else why not (the per-state search does)."""
+    if len(model.threads) > 63 or any(t.end_pc >= 1 << 20 for t in model.threads):
+        return "more than 63 threads or a million steps in a thread"
+    ranges = Ranges(model)
+    for j, s in enumerate(model.slots):
+        if s.kind == "rcu_depth":
+            continue
+        r = ranges.slot(j)
+        if r is None:
+            return f"slot {s.name} has no bounded range"
+        if r[0] < INT64[0] or r[1] > INT64[1] or (r[1] - r[0]).bit_length() > 63:
+            return f"slot {s.name} has a range [{r[0]}, {r[1]}] past 64-bit integers"
+    widest = widest_in_model(model)
+    if widest.magnitude < 0 or widest.magnitude > INT64[1]:
+        assert widest.expr is not None
+        return f"{format_expr(widest.expr)} can reach values past 64-bit integers"
+    return None
+
+
+# ---------------------------------------------------------------- packing
+
+
+def constant_locals(model: ir.Model) -> dict[int, int]:
+    """Thread locals that hold one value in every stored state: reset to it at every pc
+    (dead everywhere, like a lowering temporary) and starting with it. They take no bits."""
+    init = model.initial_state()
+    out: dict[int, int] = {}
+    for t in model.threads:
+        if not t.resets:
+            continue
+        common = set(t.resets[0])
+        for at in t.resets[1:]:
+            common &= set(at)
+        out.update((c, v) for c, v in common if init[c] == v)
+    return out
+
+
+@dataclass(frozen=True)
+class Field:
+    lo: int
+    bits: int
+    word: int
+    shift: int
+
+
+def layout(model: ir.Model) -> tuple[list[Field], int]:
+    """Where each slot lives in the packed key (first fit, widest first), and the words."""
+    ranges = Ranges(model)
+    consts = constant_locals(model)
+    spans = []
+    for j, s in enumerate(model.slots):
+        if j in consts:
+            spans.append((consts[j], consts[j]))
+        elif s.kind == "rcu_depth":
+            spans.append((0, (1 << RCU_DEPTH_BITS) - 1))
+        else:
+            r = ranges.slot(j)
+            assert r is not None
+            spans.append(r)
+    bits = [(hi - lo).bit_length() for lo, hi in spans]
+    used: list[int] = []
+    fields: list[Field | None] = [None] * len(spans)
+    for j in sorted(range(len(spans)), key=lambda j: (-bits[j], j)):
+        w = next((k for k, u in enumerate(used) if u + bits[j] <= 64), None)
+        if w is None:
+            used.append(0)
+            w = len(used) - 1
+        fields[j] = Field(spans[j][0], bits[j], w, used[w])
+        used[w] += bits[j]
+    return [f for f in fields if f is not None], max(len(used), 1)
+
+
+# ---------------------------------------------------------------- C generation
+
+
+def _c_int(v: int) -> str:
+    if v == INT64[0]:
+        return "INT64_MIN"
+    return f"INT64_C({v})"
+
+
+class _Gen:
+    """The C of one model's steps (the same structure as `codegen`, with goto for joins)."""
+
+    def __init__(self, model: ir.Model, props: list[str] | None, reduction: Reduction | None, sym_c: str) -> None:
+        self.m = model
+        self.enabled = enabled_checks(model, props)
+        self.lock_order = props is None or "lock_order" in props
+        self.reduction = reduction
+        self.sym_c = sym_c
+        self.lines: list[str] = []
+        self.spin_slots = [lk.addr for lk in model.locks if lk.kind == "spinlock"]
+        self.gp_slots = [t.gp_slot for t in model.threads if t.gp_slot >= 0]
+        self.mask_slots = [p.base + k * p.stride + 1 for p in model.pools if p.rcu for k in range(p.size)]
+        self.marks: list[tuple[tuple[tuple[int, int], ...], tuple[int, ...]]] = []
+        self.optional = 0
+        self.sites: list[int] = []  # evaluated on the node being generated
+        self.tmp = 0
+        acquires = [op for t in model.threads for nd in t.nodes for op in nd.ops if isinstance(op, ir.Acquire)]
+        self.classes = sorted({lk.lock_class for lk in model.locks} | {op.lock_class for op in acquires})
+        self.max_sub = max((op.subclass for op in acquires), default=0)
+        self.fail_stmt = ""
+
+    def on(self, err: int) -> bool:
+        return err in self.enabled
+
+    def emit(self, line: str) -> None:
+        self.lines.append(line)
+
+    def mark(self, nodes: tuple[tuple[int, int], ...], sites: tuple[int, ...]) -> str:
+        self.marks.append((nodes, sites))
+        return f"COV[{len(self.marks) - 1}] = 1;"
+
+    # ------------------------------------------------------------ expressions
+    def addr(self, a: ir.Addr, var: str) -> str:
+        if not a.terms:
+            return str(a.base)
+        return "(" + " + ".join([str(a.base)] + [f"{k}*({self.expr(e, var)})" for k, e in a.terms]) + ")"
+
+    def expr(self, e: ir.Expr, var: str) -> str:
+        if isinstance(e, ir.Const):
+            return _c_int(e.value)
+        if isinstance(e, ir.Load):
+            return f"{var}[{self.addr(e.addr, var)}]"
+        if isinstance(e, ir.Un):
+            a = self.expr(e.a, var)
+            return f"((int64_t)!({a}))" if e.op == "!" else f"(-({a}))"
+        if isinstance(e, ir.Bin):
+            a = self.expr(e.a, var)
+            lazy = e.op in ("&&", "||", "==>")
+            self.optional += lazy
+            b = self.expr(e.b, var)
+            self.optional -= lazy
+            op = e.op
+            if op == "&&":
+                return f"((int64_t)(({a}) && ({b})))"
+            if op == "||":
+                return f"((int64_t)(({a}) || ({b})))"
+            if op == "==>":
+                return f"((int64_t)(!({a}) || ({b})))"
+            fn = {"/": "mc_div", "%": "mc_mod", "<<": "mc_shl", ">>": "mc_shr"}.get(op)
+            # operands are evaluated left to right, as everywhere: their checks fail in that order
+            self.tmp += 1
+            x, y = f"_a{self.tmp}", f"_b{self.tmp}"
+            value = f"{fn}({x}, {y})" if fn else f"((int64_t)({x} {op} {y}))"
+            if op in ("+", "-", "*"):
+                value = f"((int64_t)((uint64_t){x} {op} (uint64_t){y}))"
+            return f"({{ int64_t {x} = {a}; int64_t {y} = {b}; {value}; }})"
+        if isinstance(e, ir.Guarded):
+            if not self.on(e.error):
+                return self.expr(e.expr, var)
+            cond = self.expr(e.cond, var)
+            if self.optional:
+                k = self.mark((), (e.error,))
+                note = k
+            else:
+                self.sites.append(e.error)
+                note = ""
+            inner = self.expr(e.expr, var)
+            return f"({{ {note} if (!({cond})) {{ {self.fail_stmt.format(err=e.error)} }} {inner}; }})"
+        if isinstance(e, ir.Held):
+            a = self.addr(e.addr, var)
+            me = e.thread + 1
+            own = f"(({var}[{a}] & {ir.OWNER_MASK}) == {me})"
+            if e.kind == "rwsem" and not e.write:
+                return f"((int64_t)({own} || (({var}[{a} + 1] >> {e.thread}) & 1)))"
+            return f"((int64_t){own})"
+        raise AssertionError(f"unhandled {e!r}")
+
+    def readers_mask(self, var: str, exclude: int | None) -> str:
+        parts = [
+            f"({var}[{t.rcu_slot}] ? INT64_C({1 << t.index}) : 0)"
+            for t in self.m.threads
+            if t.rcu_slot >= 0 and t.index != exclude
+        ]
+        return "(" + " | ".join(parts) + ")" if parts else "0"
+
+    def spin_held(self, var: str, me: int) -> str:
+        if not self.spin_slots:
+            return "0"
+        return "(" + " || ".join(f"(({var}[{a}] & {ir.OWNER_MASK}) == {me})" for a in self.spin_slots) + ")"
+
+    # ------------------------------------------------------------ steps
+    def step_fn(self, t: ir.ThreadIR, pc: int) -> str:
+        node = t.nodes[t.yields[pc]]
+        name = f"step_{t.index}_{pc}"
+        self.emit(f"static int {name}(const int64_t *s, int64_t *out, int32_t *res) {{")
+        self.emit("    int64_t *v = out; int64_t a = 0, o = 0, r = 0, cnd = 0, st = 0; (void)a; (void)o; (void)r;")
+        self.emit("    (void)cnd; (void)st; (void)v;")
+        if node.choices:
+            for k, c in enumerate(node.choices):
+                self.emit(f"    v = out + {k * len(self.m.slots)}; memcpy(v, s, sizeof(int64_t) * NS);")
+                self.fail_stmt = f"res[{k}] = {{err}}; goto after_{k};"
+                self.end = f"res[{k}] = -1; goto after_{k};"
+                self.region(t, c, f"b{k}_", first=False, choose_node=node.id)
+                self.emit(f"  after_{k}: ;")
+            self.emit(f"    return {len(node.choices)};")
+        else:
+            self.fail_stmt = "res[0] = {err}; return 1;"
+            self.end = "res[0] = -1; return 1;"
+            self.region(t, node.id, "", first=True)
+        self.emit("}")
+        return name
+
+    def region(self, t: ir.ThreadIR, start: int, prefix: str, first: bool, choose_node: int = -1) -> None:
+        """The nodes from `start` to the next yield points, each a labelled block."""
+        pcs = {y: i for i, y in enumerate(t.yields)}
+        if not first and start in pcs:
+            self.enter(t, pcs[start], "    ")
+            self.emit(f"    {self.mark(((t.index, choose_node),), ())}")
+            self.emit(f"    {self.end}")
+            return
+        order, seen = [start], {start}
+        k = 0
+        while k < len(order):
+            n = t.nodes[order[k]]
+            k += 1
+            for x in (n.next, n.then, n.orelse):
+                if x is not None and x not in pcs and x not in seen:
+                    seen.add(x)
+                    order.append(x)
+        for nid in order:
+            self.node_code(t, t.nodes[nid], prefix, first and nid == start, pcs, choose_node)
+
+    def goto(self, t: ir.ThreadIR, x: int, prefix: str, pcs: dict[int, int]) -> str:
+        if x in pcs:
+            return f"{{ {self.enter_code(t, pcs[x])} {self.end} }}"
+        return f"goto {prefix}n{x};"
+
+    def enter_code(self, t: ir.ThreadIR, pc: int) -> str:
+        parts = [f"v[{t.pc_slot}] = {pc};"]
+        for slot, value in t.resets[pc] if t.resets else ():
+            parts.append(f"v[{slot}] = {_c_int(value)};")
+        return " ".join(parts)
+
+    def enter(self, t: ir.ThreadIR, pc: int, ind: str) -> None:
+        self.emit(ind + self.enter_code(t, pc))
+
+    def node_code(
+        self, t: ir.ThreadIR, node: ir.Node, prefix: str, first: bool, pcs: dict[int, int], choose_node: int
+    ) -> None:
+        self.emit(f"  {prefix}n{node.id}: ;")
+        self.sites = []
+        nodes: tuple[tuple[int, int], ...] = ((t.index, node.id),)
+        if choose_node >= 0 and node.id != choose_node:
+            nodes = ((t.index, choose_node), (t.index, node.id))
+        if node.end:
+            if first:
+                self.emit("    memcpy(v, s, sizeof(int64_t) * NS);")
+            self.thread_end(t)
+            self.emit(f"    {self.mark(nodes, tuple(dict.fromkeys(self.sites)))}")
+            self.enter(t, t.end_pc, "    ")
+            self.emit(f"    {self.end}")
+            return
+        ops = list(node.ops)
+        if first:
+            k = 0
+            while k < len(ops) and isinstance(ops[k], ir.Check):
+                k += 1
+            if k < len(ops) and isinstance(ops[k], (ir.Await, ir.Acquire, ir.SyncRcuWait)):
+                for op in ops[:k]:
+                    self.op(t, op, var="s")
+                self.guard(t, ops[k])
+                ops = ops[k + 1 :]
+            else:
+                self.emit("    memcpy(v, s, sizeof(int64_t) * NS);")
+        for op in ops:
+            self.op(t, op)
+        if node.cond is not None:
+            assert node.then is not None and node.orelse is not None
+            self.emit(f"    cnd = {self.expr(node.cond, 'v')};")
+            for op in node.post:
+                self.op(t, op)
+            self.emit(f"    {self.mark(nodes, tuple(dict.fromkeys(self.sites)))}")
+            self.emit(f"    if (cnd) {self.goto(t, node.then, prefix, pcs)}")
+            self.emit(f"    {self.goto(t, node.orelse, prefix, pcs)}")
+            return
+        if node.next is None:
+            self.thread_end(t)
+            self.emit(f"    {self.mark(nodes, tuple(dict.fromkeys(self.sites)))}")
+            self.enter(t, t.end_pc, "    ")
+            self.emit(f"    {self.end}")
+            return
+        self.emit(f"    {self.mark(nodes, tuple(dict.fromkeys(self.sites)))}")
+        self.emit(f"    {self.goto(t, node.next, prefix, pcs)}")
+
+    def fail(self, err: int) -> str:
+        return "{ " + self.fail_stmt.format(err=err) + " }"
+
+    def guard(self, t: ir.ThreadIR, op: ir.Op) -> None:
+        me = t.index + 1
+        bit = 1 << t.index
+        if self.sites:  # checks before a guard are made whether or not it blocks
+            self.emit(f"    {self.mark((), tuple(dict.fromkeys(self.sites)))}")
+            self.sites = []
+        if isinstance(op, ir.Await):
+            cond = self.expr(op.cond, "s")
+            if self.sites:
+                self.emit(f"    cnd = {cond};")
+                self.emit(f"    {self.mark((), tuple(dict.fromkeys(self.sites)))}")
+                self.sites = []
+                cond = "cnd"
+            self.emit(f"    if (!({cond})) return 0;")
+            self.emit("    memcpy(v, s, sizeof(int64_t) * NS);")
+            return
+        if isinstance(op, ir.SyncRcuWait):
+            self.emit(f"    if (s[{t.gp_slot}] != 0) return 0;")
+            self.emit("    memcpy(v, s, sizeof(int64_t) * NS);")
+            return
+        assert isinstance(op, ir.Acquire)
+        self.emit(f"    a = {self.addr(op.addr, 's')};")
+        if self.sites:
+            self.emit(f"    {self.mark((), tuple(dict.fromkeys(self.sites)))}")
+            self.sites = []
+        self.emit("    o = s[a];")
+        rw = op.kind == "rwsem"
+        if rw:
+            self.emit("    r = s[a + 1];")
+        held_err, sleep_err = op.errors
+        owner = f"(o & {ir.OWNER_MASK})"
+        if self.on(held_err):
+            self.sites.append(held_err)
+            mine = f"{owner} == {me}" + (f" || (r & INT64_C({bit}))" if rw else "")
+            if op.mode == "w":
+                blocked = f"(o != 0 && {owner} != {me})" + (f" || (r & ~INT64_C({bit}))" if rw else "")
+            else:
+                blocked = f"(o != 0 && {owner} != {me})"
+        else:
+            mine = ""
+            blocked = "o != 0" + (" || r != 0" if rw and op.mode == "w" else "")
+        self.emit(f"    if ({blocked}) return 0;")
+        self.emit("    memcpy(v, s, sizeof(int64_t) * NS);")
+        if mine:
+            self.emit(f"    if ({mine}) {self.fail(held_err)}")
+        if op.kind != "spinlock" and self.on(sleep_err):
+            self.sites.append(sleep_err)
+            cond = self.spin_held("v", me)
+            if t.rcu_slot >= 0:
+                cond = f"({cond} || v[{t.rcu_slot}] > 0)"
+            self.emit(f"    if ({cond}) {self.fail(sleep_err)}")
+        if self.lock_order:
+            self.edge(t, op, held_err)
+        if op.mode == "w":
+            self.emit(f"    v[a] = {me | (op.subclass << ir.OWNER_BITS)};")
+        else:
+            self.emit(f"    v[a + 1] = r | INT64_C({bit});")
+
+    def edge(self, t: ir.ThreadIR, op: ir.Acquire, err: int) -> None:
+        """Record the lock-order edges of this acquisition: every lock class the thread holds -> this class."""
+        me = t.index + 1
+        cls = self.classes.index(op.lock_class)
+        nsub = self.max_sub + 1
+        witness = (t.index << 24) | err
+        for lk in self.m.locks:
+            held = self.classes.index(lk.lock_class) * nsub
+            mine = f"(v[{lk.addr}] & {ir.OWNER_MASK}) == {me}"
+            idx = f"({held} + (v[{lk.addr}] >> {ir.OWNER_BITS})) * {len(self.classes)} + {cls}"
+            self.emit(f"    if ({mine}) mc_edge({idx}, {witness});")
+            if lk.kind == "rwsem":
+                self.emit(
+                    f"    else if ((v[{lk.addr + 1}] >> {t.index}) & 1) mc_edge({held * len(self.classes) + cls}, {witness});"
+                )
+
+    def op(self, t: ir.ThreadIR, op: ir.Op, var: str = "v") -> None:
+        me = t.index + 1
+        bit = 1 << t.index
+        if isinstance(op, ir.Set):
+            self.emit(f"    {{ int64_t x = {self.expr(op.value, 'v')}; v[{self.addr(op.addr, 'v')}] = x; }}")
+        elif isinstance(op, ir.Check):
+            if self.on(op.error):
+                cond = self.expr(op.cond, var)
+                self.sites.append(op.error)
+                self.emit(f"    if (!({cond})) {self.fail(op.error)}")
+            else:
+                # not selected, but its reads (and their checks) are still made
+                self.emit(f"    (void)({self.expr(op.cond, var)});")
+        elif isinstance(op, ir.TryAcquire):
+            self.emit(f"    a = {self.addr(op.addr, 'v')};")
+            rw = op.kind == "rwsem"
+            if op.mode == "w":
+                free = "v[a] == 0" + (" && v[a + 1] == 0" if rw else "")
+                take = f"v[a] = {me};"
+            else:
+                free = "v[a] == 0"
+                take = f"v[a + 1] |= INT64_C({bit});"
+            self.emit(f"    cnd = {free};")
+            self.emit(f"    if (cnd) {{ {take} }}")
+            self.emit(f"    v[{self.addr(op.dest, 'v')}] = cnd;")
+        elif isinstance(op, ir.Release):
+            self.emit(f"    a = {self.addr(op.addr, 'v')};")
+            if self.on(op.error):
+                self.sites.append(op.error)
+            if op.mode == "w":
+                if self.on(op.error):
+                    self.emit(f"    if ((v[a] & {ir.OWNER_MASK}) != {me}) {self.fail(op.error)}")
+                self.emit("    v[a] = 0;")
+            else:
+                if self.on(op.error):
+                    self.emit(f"    if (!(v[a + 1] & INT64_C({bit}))) {self.fail(op.error)}")
+                self.emit(f"    v[a + 1] &= ~INT64_C({bit});")
+        elif isinstance(op, ir.RcuLock):
+            self.emit(f"    v[{t.rcu_slot}] += 1;")
+        elif isinstance(op, ir.RcuUnlock):
+            rs = t.rcu_slot
+            if self.on(op.error):
+                self.sites.append(op.error)
+                self.emit(f"    if (v[{rs}] == 0) {self.fail(op.error)}")
+            self.emit(f"    v[{rs}] = v[{rs}] > 1 ? v[{rs}] - 1 : 0;")
+            targets = self.gp_slots + self.mask_slots
+            if targets:
+                clear = " ".join(f"v[{x}] &= ~INT64_C({bit});" for x in targets)
+                self.emit(f"    if (v[{rs}] == 0) {{ {clear} }}")
+        elif isinstance(op, ir.SyncRcuStart):
+            if self.on(op.error):
+                self.sites.append(op.error)
+                cond = f"({self.spin_held('v', me)} || v[{t.rcu_slot}] > 0)"
+                self.emit(f"    if ({cond}) {self.fail(op.error)}")
+            self.emit(f"    v[{t.gp_slot}] = {self.readers_mask('v', t.index)};")
+        elif isinstance(op, ir.Free):
+            pool = next(p for p in self.m.pools if p.name == op.pool)
+            self.emit(f"    st = {pool.base - pool.stride} + {pool.stride}*({self.expr(op.ref, 'v')});")
+            if self.on(op.error):
+                self.sites.append(op.error)
+                self.emit(f"    if (v[st] != 1) {self.fail(op.error)}")
+            if op.deferred:
+                self.emit("    v[st] = 2;")
+                self.emit(f"    v[st + 1] = {self.readers_mask('v', None)};")
+            else:
+                self.emit("    v[st] = 3;")
+        elif isinstance(op, ir.Alloc):
+            pool = next(p for p in self.m.pools if p.name == op.pool)
+            dest = self.addr(op.dest, "v")
+            head = 2 if pool.rcu else 1
+            self.emit("    st = 0;")
+            for k in range(pool.size):
+                at = pool.base + k * pool.stride
+                defaults = " ".join(f"v[{at + head + j}] = {_c_int(d)};" for j, d in enumerate(pool.defaults))
+                kw = "if" if k == 0 else "else if"
+                self.emit(f"    {kw} (v[{at}] == 0 || v[{at}] == 3) {{ v[{at}] = 1; {defaults} st = {k + 1}; }}")
+            self.emit(f"    v[{dest}] = st;")
+        else:
+            raise AssertionError(f"op {op!r} must start its step")
+
+    def thread_end(self, t: ir.ThreadIR) -> None:
+        me = t.index + 1
+        locks = {lk.addr: lk for lk in self.m.locks}
+        for addr, err in t.end_errors:
+            if not self.on(err):
+                continue
+            self.sites.append(err)
+            if addr < 0:
+                cond = f"v[{t.rcu_slot}] > 0"
+            else:
+                cond = f"(v[{addr}] & {ir.OWNER_MASK}) == {me}"
+                if locks[addr].kind == "rwsem":
+                    cond += f" || ((v[{addr + 1}] >> {t.index}) & 1)"
+            self.emit(f"    if ({cond}) {self.fail(err)}")
+
+    # ------------------------------------------------------------ the whole model
+    def build(self, fields: list[Field], words: int) -> str:
+        m = self.m
+        ns = len(m.slots)
+        maxout = max([len(t.nodes[y].choices) or 1 for t in m.threads for y in t.yields] + [1])
+        rcu = [p.base + k * p.stride for p in m.pools if p.rcu for k in range(p.size)]
+        maxsucc = sum(max([len(t.nodes[y].choices) or 1 for y in t.yields] + [1]) for t in m.threads) + len(rcu)
+        head = [
+            "#include <stdint.h>",
+            "#include <string.h>",
+            f"#define NS {ns}",
+            f"#define W {words}",
+            f"#define NT {len(m.threads)}",
+            f"#define MAXOUT {maxout}",
+            f"#define MAXSUCC {maxsucc}",
+            f"#define HAS_RCU {int(bool(rcu))}",
+            f"#define N_RCU {len(rcu)}",
+            f"static const int64_t RCU_STATUS[{max(len(rcu), 1)}] = {{{', '.join(map(str, rcu)) or '0'}}};",
+            f"static const int64_t PC_SLOT[NT] = {{{', '.join(str(t.pc_slot) for t in m.threads)}}};",
+            f"static const int64_t END_PC[NT] = {{{', '.join(str(t.end_pc) for t in m.threads)}}};",
+            f"static const int64_t INIT[NS] = {{{', '.join(_c_int(x) for x in m.initial_state())}}};",
+            "static inline int64_t mc_div(int64_t a, int64_t b) { return b == 0 ? 0 : (b == -1 ? "
+            "(int64_t)(0 - (uint64_t)a) : a / b); }",
+            "static inline int64_t mc_mod(int64_t a, int64_t b) { return b == 0 || b == -1 ? 0 : a % b; }",
+            "static inline int64_t mc_shl(int64_t a, int64_t b) { return b < 0 || b >= 64 ? 0 : "
+            "(int64_t)((uint64_t)a << b); }",
+            "static inline int64_t mc_shr(int64_t a, int64_t b) { return b < 0 ? 0 : b >= 64 ? (a < 0 ? -1 : 0) : "
+            "a >> b; }",
+        ]
+        nedges = max(len(self.classes) * (self.max_sub + 1) * len(self.classes), 1)
+        head.append(f"static int32_t EDGES[{nedges}];")
+        head.append(
+            # the least witness (thread, error) of each edge: the same whatever the order of the search
+            "static inline void mc_edge(int64_t k, int32_t w) { int32_t e = __atomic_load_n(&EDGES[k], "
+            "__ATOMIC_RELAXED); while ((e == 0 || w + 1 < e) && !__atomic_compare_exchange_n(&EDGES[k], &e, w + 1, 1, "
+            "__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {} }"
+        )
+        self.lines = []
+        tables = []
+        for t in m.threads:
+            names = [self.step_fn(t, pc) for pc in range(t.end_pc)]
+            tables.append(names)
+        steps = self.lines
+        self.lines = []
+        self.invariant_fn()
+        inv = self.lines
+        head.append(f"static uint8_t COV[{max(len(self.marks), 1)}];")
+        head.append("typedef int (*step_fn)(const int64_t *, int64_t *, int32_t *);")
+        tail = []
+        for t, names in zip(m.threads, tables, strict=True):
+            tail.append(f"static const step_fn STEPS_{t.index}[] = {{{', '.join(names) or '0'}}};")
+        tail.append(f"static const step_fn *STEPS[NT] = {{{', '.join(f'STEPS_{t.index}' for t in m.threads)}}};")
+        tail += self.packing(fields, words)
+        tail += self.ample_fn()
+        tail.append(self.sym_c or "#define SYMMETRY(v) ((void)0)")
+        return "\n".join(head + steps + inv + tail) + "\n"
+
+    def invariant_fn(self) -> None:
+        self.emit("static int invariant(const int64_t *v) {")
+        self.fail_stmt = "return {err};"
+        self.sites = []
+        for inv in self.m.invariants:
+            if self.on(inv.error):
+                self.emit(f"    if (!({self.expr(inv.expr, 'v')})) return {inv.error};")
+        self.emit("    (void)v; return -1;")
+        self.emit("}")
+
+    def packing(self, fields: list[Field], words: int) -> list[str]:
+        out = ["static int64_t pack(const int64_t *v, uint64_t *k) {"]
+        out.append("    " + " ".join(f"k[{w}] = 0;" for w in range(words)))
+        for j, f in enumerate(fields):
+            if f.bits == 0:
+                out.append(f"    if (v[{j}] != {_c_int(f.lo)}) return {j};")
+                continue
+            hi = f.lo + (1 << f.bits) - 1
+            out.append(f"    if (v[{j}] < {_c_int(f.lo)} || v[{j}] > {_c_int(min(hi, INT64[1]))}) return {j};")
+            out.append(f"    k[{f.word}] |= (uint64_t)(v[{j}] - {_c_int(f.lo)}) << {f.shift};")
+        out.append("    return -1;")
+        out.append("}")
+        out.append("static void unpack(const uint64_t *k, int64_t *v) {")
+        for j, f in enumerate(fields):
+            if f.bits == 0:
+                out.append(f"    v[{j}] = {_c_int(f.lo)};")
+            else:
+                mask = (1 << f.bits) - 1
+                out.append(f"    v[{j}] = (int64_t)((k[{f.word}] >> {f.shift}) & UINT64_C({mask})) + {_c_int(f.lo)};")
+        out.append("}")
+        return out
+
+    def ample_fn(self) -> list[str]:
+        out = ["static int is_ample(int t, const int64_t *s) {"]
+        red = self.reduction
+        if red is None:
+            out += ["    (void)t; (void)s; return 0;", "}"]
+            return out
+        out.append("    int64_t pc = s[PC_SLOT[t]];")
+        out.append("    switch (t) {")
+        for i, row in enumerate(red.conflicts):
+            out.append(f"    case {i}: switch (pc) {{")
+            for p, c in enumerate(row):
+                if c is None:
+                    continue
+                tests = []
+                for pj, mask in c:
+                    if mask == 0:
+                        continue
+                    if mask.bit_length() <= 64:
+                        tests.append(f"((UINT64_C({mask}) >> s[{pj}]) & 1)")
+                    else:
+                        bits = [k for k in range(mask.bit_length()) if (mask >> k) & 1]
+                        tests.append("(" + " || ".join(f"s[{pj}] == {k}" for k in bits) + ")")
+                cond = " || ".join(tests) or "0"
+                out.append(f"        case {p}: return !({cond});")
+            out.append("        default: return 0; }")
+        out.append("    default: return 0; }")
+        out.append("}")
+        return out
+
+
+def generate(
+    model: ir.Model, props: list[str] | None, reduction: Reduction | None, sym_c: str = ""
+) -> tuple[str, list[tuple[tuple[tuple[int, int], ...], tuple[int, ...]]], list[str], int]:
+    """The C source of a model's engine; its coverage marks, lock classes and subclass bound."""
+    fields, words = layout(model)
+    gen = _Gen(model, props, reduction, sym_c)
+    src = gen.build(fields, words)
+    engine = (Path(__file__).parent / "search.c").read_text()
+    return src + engine, gen.marks, gen.classes, gen.max_sub
+
+
+# ---------------------------------------------------------------- compiling and caching
+
+
+def compiler() -> str | None:
+    """The C compiler to use ($CC, cc, gcc or clang), or None."""
+    for cc in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if cc and shutil.which(cc):
+            return cc
+    return None
+
+
+def cache_dir() -> Path:
+    """Where compiled engines are kept: $MODELCHECK_CACHE, else ~/.cache/modelcheck."""
+    env = os.environ.get("MODELCHECK_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "modelcheck"
+
+
+def _so_path(source: str, cc: str) -> Path:
+    h = hashlib.sha256((source + "\0" + cc + "\0" + " ".join(CFLAGS)).encode()).hexdigest()[:32]
+    return cache_dir() / f"engine-{h}.so"
+
+
+class CompileError(Exception):
+    """The C compiler failed on generated code: a bug, reported with the compiler's output."""
+
+
+def build(source: str, cc: str) -> Path:
+    """Compile (or find in the cache) the shared object of this source."""
+    so = _so_path(source, cc)
+    if so.exists():
+        return so
+    so.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=so.parent) as tmp:
+        c_file = Path(tmp) / "engine.c"
+        c_file.write_text(source)
+        out = Path(tmp) / "engine.so"
+        proc = subprocess.run([cc, *CFLAGS, "-o", str(out), str(c_file)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise CompileError(proc.stderr[-4000:])
+        os.replace(out, so)  # atomic: another run may be building the same engine
+    return so
+
+
+@dataclass
+class Engine:
+    """A compiled model: the shared object and what its counters mean."""
+
+    lib: ctypes.CDLL
+    marks: list[tuple[tuple[tuple[int, int], ...], tuple[int, ...]]]
+    classes: list[str]
+    max_sub: int
+    reduce: bool
+    symmetric: bool
+
+
+class Builder:
+    """Generates the C of a compiled model and compiles it, in a background thread."""
+
+    def __init__(self, c: Compiled, reduction: Reduction | None, sym_c: str = "") -> None:
+        self.c = c
+        self.reduction = reduction
+        self.sym_c = sym_c
+        self.error: str | None = None
+        self.engine: Engine | None = None
+        self.thread = threading.Thread(target=self._build, daemon=True)
+        self.thread.start()
+
+    def _build(self) -> None:
+        cc = compiler()
+        if cc is None:
+            self.error = "no C compiler (cc) was found"
+            return
+        try:
+            props = None if self.c.props is None else list(self.c.props)
+            source, marks, classes, max_sub = generate(self.c.model, props, self.reduction, self.sym_c)
+            so = build(source, cc)
+            lib = ctypes.CDLL(str(so))
+            _declare(lib)
+            self.engine = Engine(lib, marks, classes, max_sub, self.reduction is not None, bool(self.sym_c))
+        except Exception as exc:  # noqa: BLE001 - a bug here must not lose the search: Python goes on
+            self.error = f"the compiled engine could not be built: {type(exc).__name__}: {exc}"
+
+    def ready(self) -> bool:
+        """True once the engine is built (or failed to build)."""
+        return not self.thread.is_alive()
+
+    def wait(self) -> Engine | None:
+        """The engine, once built; None if it could not be."""
+        self.thread.join()
+        return self.engine
+
+
+def compiler_missing() -> str | None:
+    """Why there is no compiled engine on this machine (None: there is a C compiler)."""
+    return None if compiler() else "no C compiler (cc) was found"
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    i64, u64, vp = ctypes.c_int64, ctypes.c_uint64, ctypes.c_void_p
+    lib.mc_new.restype = vp
+    lib.mc_new.argtypes = [i64, i64, u64, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.mc_run.restype = ctypes.c_int
+    lib.mc_run.argtypes = [vp, u64]
+    for f in (lib.mc_info, lib.mc_state):
+        f.restype = None
+    lib.mc_info.argtypes = [vp, ctypes.POINTER(i64)]
+    lib.mc_link.restype = None
+    lib.mc_link.argtypes = [vp, u64, ctypes.POINTER(i64)]
+    lib.mc_state.argtypes = [vp, u64, ctypes.POINTER(i64)]
+    lib.mc_canon.restype = None
+    lib.mc_canon.argtypes = [ctypes.POINTER(i64)]
+    lib.mc_free.restype = None
+    lib.mc_free.argtypes = [vp]
+    lib.mc_cov.restype = ctypes.POINTER(ctypes.c_uint8)
+    lib.mc_edges.restype = ctypes.POINTER(ctypes.c_int32)
+
+
+# ---------------------------------------------------------------- running a search
+
+BUDGET = 1 << 18  # states expanded per call: limits, progress and Ctrl-C are looked at between calls
+
+
+class Unrepresentable(Exception):
+    """A value the packing has no room for (a deep RCU nesting): the per-state search goes on."""
+
+
+def run(
+    engine: Engine,
+    c: Compiled,
+    limits: Limits,
+    progress: Callable[[Stats], None] | None,
+    workers: int,
+    t0: float,
+) -> Result:
+    """Search with the compiled engine. Raises Unrepresentable when a value does not fit."""
+    from .explore import describe_blocked
+
+    lib = engine.lib
+    info = (ctypes.c_int64 * 16)()
+    max_bytes = 0
+    if limits.max_memory is not None:
+        max_bytes = max(limits.max_memory - resident_bytes(), 1 << 20)
+    ctx = lib.mc_new(
+        -1 if limits.max_states is None else limits.max_states,
+        -1 if limits.max_depth is None else limits.max_depth,
+        max_bytes,
+        int(engine.reduce),
+        int(engine.symmetric),
+        workers,
+        int(c.check_deadlock),
+    )
+    if not ctx:
+        raise MemoryError("the compiled engine could not reserve its store")
+
+    def stats() -> Stats:
+        lib.mc_info(ctx, info)
+        return Stats(info[0], info[1], info[2], time.monotonic() - t0)
+
+    def path_to(i: int) -> list[tuple[int, int]]:
+        out = []
+        link = (ctypes.c_int64 * 3)()
+        while i > 0:
+            lib.mc_link(ctx, i, link)
+            out.append((link[1], link[2]))
+            i = link[0]
+        out.reverse()
+        return out
+
+    def state(i: int) -> tuple[int, ...]:
+        v = (ctypes.c_int64 * len(c.model.slots))()
+        lib.mc_state(ctx, i, v)
+        return tuple(v)
+
+    def where() -> str:
+        st = stats()
+        return f"after {st.states} states (complete to depth {st.depth})"
+
+    try:
+        while True:
+            try:
+                status = lib.mc_run(ctx, BUDGET)
+            except KeyboardInterrupt:
+                return Result(UNKNOWN, stats(), reason=f"interrupted {where()}", engine=ENGINE)
+            if status == ST_RUNNING:
+                if limits.over_memory():
+                    return Result(UNKNOWN, stats(), reason=f"{limits.memory_reason()} {where()}", engine=ENGINE)
+                if limits.over_time(t0):
+                    return Result(
+                        UNKNOWN, stats(), reason=f"--timeout {limits.timeout:g}s reached {where()}", engine=ENGINE
+                    )
+                if progress is not None:
+                    progress(stats())
+                continue
+            break
+        st = stats()
+        lib.mc_info(ctx, info)
+        if status == ST_UNREPRESENTABLE:
+            raise Unrepresentable(c.model.slots[info[10]].name)
+        coverage = _coverage(engine, c, status == ST_DONE)
+        if status == ST_VIOLATION:
+            err, i, tid = info[4], info[5], info[6]
+            path = path_to(i) + ([(tid, info[7])] if tid >= 0 else [])
+            site = c.errors[err]
+            v = Violation(site.kind, site.name, site.message, site, tuple(path), tid >= 0)
+            return Result(VIOLATED, Stats(info[8], info[9], len(path), st.seconds), v, engine=ENGINE)
+        if status == ST_DEADLOCK:
+            i = info[5]
+            detail = describe_blocked(c, state(i))
+            v = Violation("deadlock", "deadlock", "deadlock: no thread can move", None, tuple(path_to(i)), False, detail)
+            return Result(VIOLATED, st, v, engine=ENGINE)
+        if status == ST_DONE:
+            _lock_edges(engine, c)
+            return Result(HOLDS, st, engine=ENGINE, coverage=coverage)
+        if status == ST_MAX_STATES:
+            reason = f"--max-states {limits.max_states} reached (complete to depth {st.depth})"
+        elif status == ST_MAX_DEPTH:
+            reason = (
+                f"--max-depth {limits.max_depth} reached: every state within {st.depth} steps was explored "
+                "and none violates a property"
+            )
+        elif status == ST_MEMORY:
+            reason = f"--max-memory {format_size(limits.max_memory or 0)} reached by the state store {where()}"
+        else:
+            reason = f"the state store is full (2^32 states) {where()}"
+        return Result(UNKNOWN, st, reason=reason, engine=ENGINE, coverage=coverage)
+    finally:
+        lib.mc_free(ctx)
+
+
+ENGINE = "explicit"
+
+
+def _coverage(engine: Engine, c: Compiled, complete: bool) -> Coverage:
+    cov = engine.lib.mc_cov()
+    nodes: set[tuple[int, int]] = set()
+    sites: set[int] = set()
+    for k, (ns, ss) in enumerate(engine.marks):
+        if cov[k]:
+            nodes.update(ns)
+            sites.update(ss)
+    nodes.discard((0, -1))
+    return Coverage(frozenset(n for n in nodes if n[1] >= 0), frozenset(sites), complete)
+
+
+def _lock_edges(engine: Engine, c: Compiled) -> None:
+    """Copy the lock-order edges the search found into `c.lock_edges` (least witness kept)."""
+    edges = engine.lib.mc_edges()
+    nc, nsub = len(engine.classes), engine.max_sub + 1
+    for held in range(nc):
+        for sub in range(nsub):
+            for acq in range(nc):
+                w = edges[(held * nsub + sub) * nc + acq]
+                if not w:
+                    continue
+                tid, err = (w - 1) >> 24, (w - 1) & 0xFFFFFF
+                name = f"{engine.classes[held]}/{sub}" if sub else engine.classes[held]
+                key = (name, engine.classes[acq])
+                seen = c.lock_edges.get(key)
+                if seen is None or (tid, err) < seen:
+                    c.lock_edges[key] = (tid, err)
