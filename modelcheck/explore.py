@@ -135,10 +135,10 @@ def explore(
         from . import native
 
         why = native.supported(c.model) or native.compiler_missing()
-        builder = None if why else native.Builder(c, reduction)
+        builder = None if why else native.Builder(c.model)
         result = None
         if builder is not None and builder.wait() is not None:
-            result = _native(c, builder, limits, progress, workers)
+            result = _native(c, builder, limits, progress, workers, reduction)
         why = why or (builder.error if builder is not None else None)
         if result is None:
             notes = (f"searched per state in Python: {why}",) if why else ()
@@ -156,7 +156,9 @@ def explore(
     return dataclasses.replace(result, coverage=finish(c, nodes, sites, result.verdict == HOLDS))
 
 
-def _native(c: Compiled, builder: Any, limits: Limits, progress: Any, workers: int | None) -> Result | None:
+def _native(
+    c: Compiled, builder: Any, limits: Limits, progress: Any, workers: int | None, reduction: Reduction | None
+) -> Result | None:
     """The search by the compiled engine, or None when it cannot go on (a value it cannot pack)."""
     from . import native
 
@@ -164,12 +166,12 @@ def _native(c: Compiled, builder: Any, limits: Limits, progress: Any, workers: i
     t0 = time.monotonic()
     n = workers or os.cpu_count() or 1
     try:
-        result = native.run(engine, c, limits, progress, n, t0)
+        result = native.run(engine, c, limits, progress, n, t0, reduction)
         if result.verdict == VIOLATED and n > 1 and result.violation is not None and result.violation.path:
             # which of the shortest counterexamples a level holds first depends on the workers'
             # timing: one worker searches again, to that depth, for the one a single thread finds
             bound = len(result.violation.path) + 1
-            again = native.run(engine, c, dataclasses.replace(limits, max_depth=bound), progress, 1, t0)
+            again = native.run(engine, c, dataclasses.replace(limits, max_depth=bound), progress, 1, t0, reduction)
             if again.verdict == VIOLATED:
                 result = again
         if result.verdict == HOLDS and c.check_lock_order:
@@ -178,7 +180,7 @@ def _native(c: Compiled, builder: Any, limits: Limits, progress: Any, workers: i
                 return Result(VIOLATED, result.stats, cycle)
         return result
     except native.Unrepresentable as exc:
-        builder.error = f"slot {exc} took a value the compiled engine has no room for"
+        builder.error = f"{exc}: the compiled engine has no room for it"
         return None
 
 
@@ -237,11 +239,11 @@ def _explore(
                 from . import native
 
                 if native.supported(c.model) is None and native.compiler() is not None:
-                    builder = native.Builder(c, reduction)
+                    builder = native.Builder(c.model)
                 else:
                     handover = False
             if builder is not None and builder.ready():
-                result = _native(c, builder, limits, progress, workers) if builder.engine is not None else None
+                result = _native(c, builder, limits, progress, workers, reduction) if builder.engine else None
                 if result is not None:
                     return result
                 builder, handover = None, False

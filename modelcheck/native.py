@@ -50,24 +50,31 @@ ST_RUNNING, ST_DONE, ST_VIOLATION, ST_DEADLOCK, ST_MAX_STATES, ST_MEMORY, ST_UNR
 )
 
 
+UNBOUNDED = (-(1 << 31), (1 << 31) - 1)  # the packing of a slot with no static range
+
+
 def supported(model: ir.Model) -> str | None:
-    """None if the compiled engine can run the model, else why not (the per-state search does)."""
+    """None if the compiled engine can run the model, else why not (the per-state search does).
+
+    A slot with no static range (an `int` temporary, the RCU nesting depth) is packed in 32
+    bits (8 for the depth); where `ranges` cannot bound the intermediate values within int64
+    the arithmetic is checked. A value past either ends the compiled search and the
+    per-state search, on unbounded ints, goes on (`Unrepresentable`)."""
     if len(model.threads) > 63 or any(t.end_pc >= 1 << 20 for t in model.threads):
         return "more than 63 threads or a million steps in a thread"
     ranges = Ranges(model)
     for j, s in enumerate(model.slots):
-        if s.kind == "rcu_depth":
-            continue
         r = ranges.slot(j)
-        if r is None:
-            return f"slot {s.name} has no bounded range"
-        if r[0] < INT64[0] or r[1] > INT64[1] or (r[1] - r[0]).bit_length() > 63:
+        if r is not None and (r[0] < INT64[0] or r[1] > INT64[1] or (r[1] - r[0]).bit_length() > 63):
             return f"slot {s.name} has a range [{r[0]}, {r[1]}] past 64-bit integers"
-    widest = widest_in_model(model)
-    if widest.magnitude < 0 or widest.magnitude > INT64[1]:
-        assert widest.expr is not None
-        return f"{format_expr(widest.expr)} can reach values past 64-bit integers"
     return None
+
+
+def checked_arithmetic(model: ir.Model) -> bool:
+    """Whether the intermediate values of the model may leave int64 (then every +, -, *, <<
+    is checked for overflow)."""
+    widest = widest_in_model(model)
+    return widest.magnitude < 0 or widest.magnitude > INT64[1]
 
 
 # ---------------------------------------------------------------- packing
@@ -97,7 +104,8 @@ class Field:
 
 
 def layout(model: ir.Model) -> tuple[list[Field], int]:
-    """Where each slot lives in the packed key (first fit, widest first), and the words."""
+    """Where each slot lives in the packed key (first fit, widest first), and the words.
+    The store keeps `key_bytes` of them per state."""
     ranges = Ranges(model)
     consts = constant_locals(model)
     spans = []
@@ -107,9 +115,7 @@ def layout(model: ir.Model) -> tuple[list[Field], int]:
         elif s.kind == "rcu_depth":
             spans.append((0, (1 << RCU_DEPTH_BITS) - 1))
         else:
-            r = ranges.slot(j)
-            assert r is not None
-            spans.append(r)
+            spans.append(ranges.slot(j) or UNBOUNDED)
     bits = [(hi - lo).bit_length() for lo, hi in spans]
     used: list[int] = []
     fields: list[Field | None] = [None] * len(spans)
@@ -121,6 +127,12 @@ def layout(model: ir.Model) -> tuple[list[Field], int]:
         fields[j] = Field(spans[j][0], bits[j], w, used[w])
         used[w] += bits[j]
     return [f for f in fields if f is not None], max(len(used), 1)
+
+
+def key_bytes(fields: list[Field], words: int) -> int:
+    """The bytes of a packed state: the words up to the last bit used."""
+    top = max((f.word * 64 + f.shift + f.bits for f in fields), default=0)
+    return max((top + 7) // 8, 1)
 
 
 # ---------------------------------------------------------------- C generation
@@ -135,12 +147,10 @@ def _c_int(v: int) -> str:
 class _Gen:
     """The C of one model's steps (the same structure as `codegen`, with goto for joins)."""
 
-    def __init__(self, model: ir.Model, props: list[str] | None, reduction: Reduction | None, sym_c: str) -> None:
+    def __init__(self, model: ir.Model, sym_c: str) -> None:
         self.m = model
-        self.enabled = enabled_checks(model, props)
-        self.lock_order = props is None or "lock_order" in props
-        self.reduction = reduction
         self.sym_c = sym_c
+        self.checked = checked_arithmetic(model)
         self.lines: list[str] = []
         self.spin_slots = [lk.addr for lk in model.locks if lk.kind == "spinlock"]
         self.gp_slots = [t.gp_slot for t in model.threads if t.gp_slot >= 0]
@@ -154,8 +164,10 @@ class _Gen:
         self.max_sub = max((op.subclass for op in acquires), default=0)
         self.fail_stmt = ""
 
-    def on(self, err: int) -> bool:
-        return err in self.enabled
+    @staticmethod
+    def on(err: int) -> str:
+        """Whether check `err` is selected: the properties are chosen when a search starts."""
+        return f"ON[{err}]"
 
     def emit(self, line: str) -> None:
         self.lines.append(line)
@@ -177,7 +189,9 @@ class _Gen:
             return f"{var}[{self.addr(e.addr, var)}]"
         if isinstance(e, ir.Un):
             a = self.expr(e.a, var)
-            return f"((int64_t)!({a}))" if e.op == "!" else f"(-({a}))"
+            if e.op == "!":
+                return f"((int64_t)!({a}))"
+            return f"mc_subc(0, {a})" if self.checked else f"((int64_t)(0 - (uint64_t)({a})))"
         if isinstance(e, ir.Bin):
             a = self.expr(e.a, var)
             lazy = e.op in ("&&", "||", "==>")
@@ -196,12 +210,12 @@ class _Gen:
             self.tmp += 1
             x, y = f"_a{self.tmp}", f"_b{self.tmp}"
             value = f"{fn}({x}, {y})" if fn else f"((int64_t)({x} {op} {y}))"
-            if op in ("+", "-", "*"):
+            if self.checked and op in ("+", "-", "*", "<<", "/"):
+                value = f"mc_{ {'+': 'add', '-': 'sub', '*': 'mul', '<<': 'shl', '/': 'div'}[op]}c({x}, {y})"
+            elif op in ("+", "-", "*"):
                 value = f"((int64_t)((uint64_t){x} {op} (uint64_t){y}))"
             return f"({{ int64_t {x} = {a}; int64_t {y} = {b}; {value}; }})"
         if isinstance(e, ir.Guarded):
-            if not self.on(e.error):
-                return self.expr(e.expr, var)
             cond = self.expr(e.cond, var)
             if self.optional:
                 k = self.mark((), (e.error,))
@@ -210,7 +224,9 @@ class _Gen:
                 self.sites.append(e.error)
                 note = ""
             inner = self.expr(e.expr, var)
-            return f"({{ {note} if (!({cond})) {{ {self.fail_stmt.format(err=e.error)} }} {inner}; }})"
+            # a check not selected is not made: its condition is not evaluated at all
+            fail = self.fail_stmt.format(err=e.error)
+            return f"({{ if ({self.on(e.error)}) {{ {note} if (!({cond})) {{ {fail} }} }} {inner}; }})"
         if isinstance(e, ir.Held):
             a = self.addr(e.addr, var)
             me = e.thread + 1
@@ -371,28 +387,26 @@ class _Gen:
             self.emit("    r = s[a + 1];")
         held_err, sleep_err = op.errors
         owner = f"(o & {ir.OWNER_MASK})"
-        if self.on(held_err):
-            self.sites.append(held_err)
-            mine = f"{owner} == {me}" + (f" || (r & INT64_C({bit}))" if rw else "")
-            if op.mode == "w":
-                blocked = f"(o != 0 && {owner} != {me})" + (f" || (r & ~INT64_C({bit}))" if rw else "")
-            else:
-                blocked = f"(o != 0 && {owner} != {me})"
+        self.sites.append(held_err)
+        mine = f"{owner} == {me}" + (f" || (r & INT64_C({bit}))" if rw else "")
+        if op.mode == "w":
+            checked = f"(o != 0 && {owner} != {me})" + (f" || (r & ~INT64_C({bit}))" if rw else "")
         else:
-            mine = ""
-            blocked = "o != 0" + (" || r != 0" if rw and op.mode == "w" else "")
-        self.emit(f"    if ({blocked}) return 0;")
+            checked = f"(o != 0 && {owner} != {me})"
+        # misuse not checked: the thread waits, for itself if need be, as the kernel would
+        unchecked = "o != 0" + (" || r != 0" if rw and op.mode == "w" else "")
+        self.emit(f"    if ({self.on(held_err)} ? ({checked}) : ({unchecked})) return 0;")
         self.emit("    memcpy(v, s, sizeof(int64_t) * NS);")
-        if mine:
-            self.emit(f"    if ({mine}) {self.fail(held_err)}")
-        if op.kind != "spinlock" and self.on(sleep_err):
+        self.emit(f"    if ({self.on(held_err)} && ({mine})) {self.fail(held_err)}")
+        if op.kind != "spinlock":
             self.sites.append(sleep_err)
             cond = self.spin_held("v", me)
             if t.rcu_slot >= 0:
                 cond = f"({cond} || v[{t.rcu_slot}] > 0)"
-            self.emit(f"    if ({cond}) {self.fail(sleep_err)}")
-        if self.lock_order:
-            self.edge(t, op, held_err)
+            self.emit(f"    if ({self.on(sleep_err)} && {cond}) {self.fail(sleep_err)}")
+        self.emit("    if (LOCK_ORDER) {")
+        self.edge(t, op, held_err)
+        self.emit("    }")
         if op.mode == "w":
             self.emit(f"    v[a] = {me | (op.subclass << ir.OWNER_BITS)};")
         else:
@@ -420,13 +434,11 @@ class _Gen:
         if isinstance(op, ir.Set):
             self.emit(f"    {{ int64_t x = {self.expr(op.value, 'v')}; v[{self.addr(op.addr, 'v')}] = x; }}")
         elif isinstance(op, ir.Check):
-            if self.on(op.error):
-                cond = self.expr(op.cond, var)
-                self.sites.append(op.error)
-                self.emit(f"    if (!({cond})) {self.fail(op.error)}")
-            else:
-                # not selected, but its reads (and their checks) are still made
-                self.emit(f"    (void)({self.expr(op.cond, var)});")
+            # a check not selected still reads what it reads (and those reads are checked)
+            cond = self.expr(op.cond, var)
+            self.sites.append(op.error)
+            self.emit(f"    cnd = {cond};")
+            self.emit(f"    if ({self.on(op.error)} && !cnd) {self.fail(op.error)}")
         elif isinstance(op, ir.TryAcquire):
             self.emit(f"    a = {self.addr(op.addr, 'v')};")
             rw = op.kind == "rwsem"
@@ -441,40 +453,34 @@ class _Gen:
             self.emit(f"    v[{self.addr(op.dest, 'v')}] = cnd;")
         elif isinstance(op, ir.Release):
             self.emit(f"    a = {self.addr(op.addr, 'v')};")
-            if self.on(op.error):
-                self.sites.append(op.error)
+            self.sites.append(op.error)
             if op.mode == "w":
-                if self.on(op.error):
-                    self.emit(f"    if ((v[a] & {ir.OWNER_MASK}) != {me}) {self.fail(op.error)}")
+                self.emit(f"    if ({self.on(op.error)} && (v[a] & {ir.OWNER_MASK}) != {me}) {self.fail(op.error)}")
                 self.emit("    v[a] = 0;")
             else:
-                if self.on(op.error):
-                    self.emit(f"    if (!(v[a + 1] & INT64_C({bit}))) {self.fail(op.error)}")
+                self.emit(f"    if ({self.on(op.error)} && !(v[a + 1] & INT64_C({bit}))) {self.fail(op.error)}")
                 self.emit(f"    v[a + 1] &= ~INT64_C({bit});")
         elif isinstance(op, ir.RcuLock):
             self.emit(f"    v[{t.rcu_slot}] += 1;")
         elif isinstance(op, ir.RcuUnlock):
             rs = t.rcu_slot
-            if self.on(op.error):
-                self.sites.append(op.error)
-                self.emit(f"    if (v[{rs}] == 0) {self.fail(op.error)}")
+            self.sites.append(op.error)
+            self.emit(f"    if ({self.on(op.error)} && v[{rs}] == 0) {self.fail(op.error)}")
             self.emit(f"    v[{rs}] = v[{rs}] > 1 ? v[{rs}] - 1 : 0;")
             targets = self.gp_slots + self.mask_slots
             if targets:
                 clear = " ".join(f"v[{x}] &= ~INT64_C({bit});" for x in targets)
                 self.emit(f"    if (v[{rs}] == 0) {{ {clear} }}")
         elif isinstance(op, ir.SyncRcuStart):
-            if self.on(op.error):
-                self.sites.append(op.error)
-                cond = f"({self.spin_held('v', me)} || v[{t.rcu_slot}] > 0)"
-                self.emit(f"    if ({cond}) {self.fail(op.error)}")
+            self.sites.append(op.error)
+            cond = f"({self.spin_held('v', me)} || v[{t.rcu_slot}] > 0)"
+            self.emit(f"    if ({self.on(op.error)} && {cond}) {self.fail(op.error)}")
             self.emit(f"    v[{t.gp_slot}] = {self.readers_mask('v', t.index)};")
         elif isinstance(op, ir.Free):
             pool = next(p for p in self.m.pools if p.name == op.pool)
             self.emit(f"    st = {pool.base - pool.stride} + {pool.stride}*({self.expr(op.ref, 'v')});")
-            if self.on(op.error):
-                self.sites.append(op.error)
-                self.emit(f"    if (v[st] != 1) {self.fail(op.error)}")
+            self.sites.append(op.error)
+            self.emit(f"    if ({self.on(op.error)} && v[st] != 1) {self.fail(op.error)}")
             if op.deferred:
                 self.emit("    v[st] = 2;")
                 self.emit(f"    v[st + 1] = {self.readers_mask('v', None)};")
@@ -498,8 +504,6 @@ class _Gen:
         me = t.index + 1
         locks = {lk.addr: lk for lk in self.m.locks}
         for addr, err in t.end_errors:
-            if not self.on(err):
-                continue
             self.sites.append(err)
             if addr < 0:
                 cond = f"v[{t.rcu_slot}] > 0"
@@ -507,7 +511,7 @@ class _Gen:
                 cond = f"(v[{addr}] & {ir.OWNER_MASK}) == {me}"
                 if locks[addr].kind == "rwsem":
                     cond += f" || ((v[{addr + 1}] >> {t.index}) & 1)"
-            self.emit(f"    if ({cond}) {self.fail(err)}")
+            self.emit(f"    if ({self.on(err)} && ({cond})) {self.fail(err)}")
 
     # ------------------------------------------------------------ the whole model
     def build(self, fields: list[Field], words: int) -> str:
@@ -516,15 +520,21 @@ class _Gen:
         maxout = max([len(t.nodes[y].choices) or 1 for t in m.threads for y in t.yields] + [1])
         rcu = [p.base + k * p.stride for p in m.pools if p.rcu for k in range(p.size)]
         maxsucc = sum(max([len(t.nodes[y].choices) or 1 for y in t.yields] + [1]) for t in m.threads) + len(rcu)
+        # the step into a state: thread (RCU callbacks: all ones) above the branch number
+        small = max(maxout, len(rcu)) < 1 << 10 and len(m.threads) < 63
+        via_t, via_shift = ("uint16_t", 10) if small else ("uint32_t", 16)
         head = [
             "#include <stdint.h>",
             "#include <string.h>",
             f"#define NS {ns}",
             f"#define W {words}",
+            f"#define KB {key_bytes(fields, words)}",
             f"#define NT {len(m.threads)}",
             f"#define MAXOUT {maxout}",
             f"#define MAXSUCC {maxsucc}",
             f"#define HAS_RCU {int(bool(rcu))}",
+            f"typedef {via_t} via_t;",
+            f"#define VIA_SHIFT {via_shift}",
             f"#define N_RCU {len(rcu)}",
             f"static const int64_t RCU_STATUS[{max(len(rcu), 1)}] = {{{', '.join(map(str, rcu)) or '0'}}};",
             f"static const int64_t PC_SLOT[NT] = {{{', '.join(str(t.pc_slot) for t in m.threads)}}};",
@@ -538,6 +548,31 @@ class _Gen:
             "static inline int64_t mc_shr(int64_t a, int64_t b) { return b < 0 ? 0 : b >= 64 ? (a < 0 ? -1 : 0) : "
             "a >> b; }",
         ]
+        if self.checked:
+            head += [
+                "static __thread int OVF;",
+                "static inline int64_t mc_addc(int64_t a, int64_t b) { int64_t r; if (__builtin_add_overflow(a, b, &r)) "
+                "OVF = 1; return r; }",
+                "static inline int64_t mc_subc(int64_t a, int64_t b) { int64_t r; if (__builtin_sub_overflow(a, b, &r)) "
+                "OVF = 1; return r; }",
+                "static inline int64_t mc_mulc(int64_t a, int64_t b) { int64_t r; if (__builtin_mul_overflow(a, b, &r)) "
+                "OVF = 1; return r; }",
+                "static inline int64_t mc_shlc(int64_t a, int64_t b) { if (a == 0 || b < 0) return 0; "
+                "if (b >= 63 || ((a << b) >> b) != a) { OVF = 1; return 0; } return a << b; }",
+                "static inline int64_t mc_divc(int64_t a, int64_t b) { if (b == -1 && a == INT64_MIN) { OVF = 1; "
+                "return 0; } return mc_div(a, b); }",
+            ]
+        else:
+            head.append("#define OVF 0")
+        head.append(f"static uint8_t ON[{max(len(m.errors), 1)}];")
+        head.append("static int LOCK_ORDER;")
+        head.append("static const int64_t *AMPLE_AT, *AMPLE_DATA;")
+        head.append("static int SYM_ON;")
+        head.append(
+            "void mc_select(const uint8_t *on, int lock_order, const int64_t *at, const int64_t *data, int sym) { "
+            f"memcpy(ON, on, {len(m.errors)}); LOCK_ORDER = lock_order; AMPLE_AT = at; AMPLE_DATA = data; "
+            "SYM_ON = sym; }"
+        )
         nedges = max(len(self.classes) * (self.max_sub + 1) * len(self.classes), 1)
         head.append(f"static int32_t EDGES[{nedges}];")
         head.append(
@@ -563,7 +598,8 @@ class _Gen:
         tail.append(f"static const step_fn *STEPS[NT] = {{{', '.join(f'STEPS_{t.index}' for t in m.threads)}}};")
         tail += self.packing(fields, words)
         tail += self.ample_fn()
-        tail.append(self.sym_c or "#define SYMMETRY(v) ((void)0)")
+        tail.append(self.sym_c or "static void mc_sym(int64_t *v) { (void)v; }")
+        tail.append("#define SYMMETRY(v) do { if (SYM_ON) mc_sym(v); } while (0)")
         return "\n".join(head + steps + inv + tail) + "\n"
 
     def invariant_fn(self) -> None:
@@ -571,8 +607,7 @@ class _Gen:
         self.fail_stmt = "return {err};"
         self.sites = []
         for inv in self.m.invariants:
-            if self.on(inv.error):
-                self.emit(f"    if (!({self.expr(inv.expr, 'v')})) return {inv.error};")
+            self.emit(f"    if ({self.on(inv.error)} && !({self.expr(inv.expr, 'v')})) return {inv.error};")
         self.emit("    (void)v; return -1;")
         self.emit("}")
 
@@ -599,41 +634,62 @@ class _Gen:
         return out
 
     def ample_fn(self) -> list[str]:
-        out = ["static int is_ample(int t, const int64_t *s) {"]
-        red = self.reduction
-        if red is None:
-            out += ["    (void)t; (void)s; return 0;", "}"]
-            return out
-        out.append("    int64_t pc = s[PC_SLOT[t]];")
-        out.append("    switch (t) {")
-        for i, row in enumerate(red.conflicts):
-            out.append(f"    case {i}: switch (pc) {{")
-            for p, c in enumerate(row):
-                if c is None:
-                    continue
-                tests = []
-                for pj, mask in c:
-                    if mask == 0:
-                        continue
-                    if mask.bit_length() <= 64:
-                        tests.append(f"((UINT64_C({mask}) >> s[{pj}]) & 1)")
-                    else:
-                        bits = [k for k in range(mask.bit_length()) if (mask >> k) & 1]
-                        tests.append("(" + " || ".join(f"s[{pj}] == {k}" for k in bits) + ")")
-                cond = " || ".join(tests) or "0"
-                out.append(f"        case {p}: return !({cond});")
-            out.append("        default: return 0; }")
-        out.append("    default: return 0; }")
-        out.append("}")
-        return out
+        """Whether thread t's step may be taken alone (partial-order reduction, `por`): the
+        tables are data given when a search starts (AMPLE_AT, AMPLE_DATA; see `ample_tables`)."""
+        bases, k = [], 0
+        for t in self.m.threads:
+            bases.append(k)
+            k += t.end_pc
+        return [
+            f"static const int64_t PC_BASE[NT] = {{{', '.join(map(str, bases))}}};",
+            "static int is_ample(int t, const int64_t *s) {",
+            "    int64_t pc = s[PC_SLOT[t]];",
+            "    if (!AMPLE_AT || pc >= END_PC[t]) return 0;",
+            "    int64_t at = AMPLE_AT[PC_BASE[t] + pc];",
+            "    if (at < 0) return 0;",
+            "    const int64_t *d = AMPLE_DATA + at;",
+            "    for (int64_t k = *d++; k > 0; k--) {",
+            "        int64_t x = s[d[0]], nw = d[1];",
+            "        if (x < nw * 64 && (((uint64_t)d[2 + x / 64] >> (x % 64)) & 1)) return 0;",
+            "        d += 2 + nw;",
+            "    }",
+            "    return 1;",
+            "}",
+        ]
+
+
+def ample_tables(model: ir.Model, red: Reduction) -> tuple[list[int], list[int]]:
+    """The reduction tables as the compiled engine reads them: per (thread, pc) an offset into
+    the data or -1 (never ample); at the offset the number of conflicts, then for each the pc
+    slot of the other thread, the number of 64-bit words of its pc mask and the words."""
+    at: list[int] = []
+    data: list[int] = []
+    for i, row in enumerate(red.conflicts):
+        for p in range(model.threads[i].end_pc):
+            c = row[p] if p < len(row) else None
+            if c is None:
+                at.append(-1)
+                continue
+            at.append(len(data))
+            data.append(len(c))
+            for pj, mask in c:
+                nw = max((mask.bit_length() + 63) // 64, 1)
+                data += [pj, nw]
+                for w in range(nw):
+                    word = (mask >> (64 * w)) & ((1 << 64) - 1)
+                    data.append(word - (1 << 64) if word >= 1 << 63 else word)
+    return at, data
 
 
 def generate(
-    model: ir.Model, props: list[str] | None, reduction: Reduction | None, sym_c: str = ""
+    model: ir.Model, sym_c: str = ""
 ) -> tuple[str, list[tuple[tuple[tuple[int, int], ...], tuple[int, ...]]], list[str], int]:
-    """The C source of a model's engine; its coverage marks, lock classes and subclass bound."""
+    """The C source of a model's engine; its coverage marks, lock classes and subclass bound.
+
+    One engine serves every selection of properties, with or without reduction: they are
+    given when a search starts. `sym_c` defines `mc_sym`, the symmetry canonicalization."""
     fields, words = layout(model)
-    gen = _Gen(model, props, reduction, sym_c)
+    gen = _Gen(model, sym_c)
     src = gen.build(fields, words)
     engine = (Path(__file__).parent / "search.c").read_text()
     return src + engine, gen.marks, gen.classes, gen.max_sub
@@ -693,16 +749,14 @@ class Engine:
     marks: list[tuple[tuple[tuple[int, int], ...], tuple[int, ...]]]
     classes: list[str]
     max_sub: int
-    reduce: bool
     symmetric: bool
 
 
 class Builder:
-    """Generates the C of a compiled model and compiles it, in a background thread."""
+    """Generates the C of a model and compiles it, in a background thread."""
 
-    def __init__(self, c: Compiled, reduction: Reduction | None, sym_c: str = "") -> None:
-        self.c = c
-        self.reduction = reduction
+    def __init__(self, model: ir.Model, sym_c: str = "") -> None:
+        self.model = model
         self.sym_c = sym_c
         self.error: str | None = None
         self.engine: Engine | None = None
@@ -715,12 +769,11 @@ class Builder:
             self.error = "no C compiler (cc) was found"
             return
         try:
-            props = None if self.c.props is None else list(self.c.props)
-            source, marks, classes, max_sub = generate(self.c.model, props, self.reduction, self.sym_c)
+            source, marks, classes, max_sub = generate(self.model, self.sym_c)
             so = build(source, cc)
             lib = ctypes.CDLL(str(so))
             _declare(lib)
-            self.engine = Engine(lib, marks, classes, max_sub, self.reduction is not None, bool(self.sym_c))
+            self.engine = Engine(lib, marks, classes, max_sub, bool(self.sym_c))
         except Exception as exc:  # noqa: BLE001 - a bug here must not lose the search: Python goes on
             self.error = f"the compiled engine could not be built: {type(exc).__name__}: {exc}"
 
@@ -756,6 +809,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.mc_free.restype = None
     lib.mc_free.argtypes = [vp]
     lib.mc_cov.restype = ctypes.POINTER(ctypes.c_uint8)
+    lib.mc_select.restype = None
+    lib.mc_select.argtypes = [ctypes.POINTER(ctypes.c_uint8), ctypes.c_int, ctypes.POINTER(i64), ctypes.POINTER(i64), ctypes.c_int]
     lib.mc_edges.restype = ctypes.POINTER(ctypes.c_int32)
 
 
@@ -775,12 +830,25 @@ def run(
     progress: Callable[[Stats], None] | None,
     workers: int,
     t0: float,
+    reduction: Reduction | None = None,
+    symmetry: bool = False,
 ) -> Result:
-    """Search with the compiled engine. Raises Unrepresentable when a value does not fit."""
+    """Search with the compiled engine for the properties `c` was compiled for. Raises
+    Unrepresentable when a value does not fit its packing."""
     from .explore import describe_blocked
 
     lib = engine.lib
     info = (ctypes.c_int64 * 16)()
+    m = c.model
+    enabled = enabled_checks(m, c.props)
+    on = (ctypes.c_uint8 * max(len(m.errors), 1))(*[int(e in enabled) for e in range(len(m.errors))])
+    at = data = None
+    if reduction is not None:
+        at_l, data_l = ample_tables(m, reduction)
+        at = (ctypes.c_int64 * max(len(at_l), 1))(*at_l)
+        data = (ctypes.c_int64 * max(len(data_l), 1))(*data_l)
+    symmetric = symmetry and engine.symmetric
+    lib.mc_select(on, int(c.check_lock_order), at, data, int(symmetric))
     max_bytes = 0
     if limits.max_memory is not None:
         max_bytes = max(limits.max_memory - resident_bytes(), 1 << 20)
@@ -788,8 +856,8 @@ def run(
         -1 if limits.max_states is None else limits.max_states,
         -1 if limits.max_depth is None else limits.max_depth,
         max_bytes,
-        int(engine.reduce),
-        int(engine.symmetric),
+        int(reduction is not None),
+        int(symmetric),
         workers,
         int(c.check_deadlock),
     )
@@ -820,27 +888,26 @@ def run(
         return f"after {st.states} states (complete to depth {st.depth})"
 
     try:
-        while True:
+        status = ST_RUNNING
+        while status == ST_RUNNING:
+            if limits.over_memory():
+                return Result(UNKNOWN, stats(), reason=f"{limits.memory_reason()} {where()}", engine=ENGINE)
+            if limits.over_time(t0):
+                return Result(UNKNOWN, stats(), reason=f"--timeout {limits.timeout:g}s reached {where()}", engine=ENGINE)
             try:
                 status = lib.mc_run(ctx, BUDGET)
             except KeyboardInterrupt:
                 return Result(UNKNOWN, stats(), reason=f"interrupted {where()}", engine=ENGINE)
-            if status == ST_RUNNING:
-                if limits.over_memory():
-                    return Result(UNKNOWN, stats(), reason=f"{limits.memory_reason()} {where()}", engine=ENGINE)
-                if limits.over_time(t0):
-                    return Result(
-                        UNKNOWN, stats(), reason=f"--timeout {limits.timeout:g}s reached {where()}", engine=ENGINE
-                    )
-                if progress is not None:
-                    progress(stats())
-                continue
-            break
+            if status == ST_RUNNING and progress is not None:
+                progress(stats())
         st = stats()
         lib.mc_info(ctx, info)
         if status == ST_UNREPRESENTABLE:
-            raise Unrepresentable(c.model.slots[info[10]].name)
-        coverage = _coverage(engine, c, status == ST_DONE)
+            bad = info[10]
+            raise Unrepresentable(
+                f"slot {c.model.slots[bad].name} took a value" if bad >= 0 else "an intermediate value went past int64"
+            )
+        coverage = _coverage(engine, enabled, status == ST_DONE)
         if status == ST_VIOLATION:
             err, i, tid = info[4], info[5], info[6]
             path = path_to(i) + ([(tid, info[7])] if tid >= 0 else [])
@@ -874,7 +941,7 @@ def run(
 ENGINE = "explicit"
 
 
-def _coverage(engine: Engine, c: Compiled, complete: bool) -> Coverage:
+def _coverage(engine: Engine, enabled: set[int], complete: bool) -> Coverage:
     cov = engine.lib.mc_cov()
     nodes: set[tuple[int, int]] = set()
     sites: set[int] = set()
@@ -883,7 +950,7 @@ def _coverage(engine: Engine, c: Compiled, complete: bool) -> Coverage:
             nodes.update(ns)
             sites.update(ss)
     nodes.discard((0, -1))
-    return Coverage(frozenset(n for n in nodes if n[1] >= 0), frozenset(sites), complete)
+    return Coverage(frozenset(n for n in nodes if n[1] >= 0), frozenset(sites & enabled), complete)
 
 
 def _lock_edges(engine: Engine, c: Compiled) -> None:

@@ -6,8 +6,9 @@
  * file. Everything here is the same for every model.
  *
  * The store: states are numbered in the order they are found, so a breadth-first level
- * is a range of numbers. keys[i*W..] is state i packed; parent[i] and via[i] (thread and
- * branch of the step from the parent) give the path back to the initial state. An
+ * is a range of numbers. keys[i*KB..] is state i packed (the first KB bytes of its W
+ * little-endian words); parent[i] and via[i] (thread and branch of the step from the
+ * parent) give the path back to the initial state. An
  * open-addressing table of state numbers + 1 (0: empty) finds a state by its key; it is
  * exact: whole keys are compared, no state is ever lost to a hash collision.
  *
@@ -25,16 +26,28 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the packed keys are stored as the low bytes of little-endian words"
+#endif
+
 #define BUSY 0xffffffffu
-#define RCU_TID 0xffffu
+#ifdef OVF
+#define OVF_RESET ((void)0)
+#else
+#define OVF_RESET (OVF = 0)
+#endif
+#define RCU_TID ((1u << (8 * sizeof(via_t) - VIA_SHIFT)) - 1)
+#define KEY(c, i) ((c)->keys + (uint64_t)(i) * KB)
 
 enum { ST_RUNNING, ST_DONE, ST_VIOLATION, ST_DEADLOCK, ST_MAX_STATES, ST_MEMORY, ST_UNREPRESENTABLE, ST_MAX_DEPTH, ST_FULL };
 
 typedef struct {
-    uint64_t *keys;
-    uint32_t *parent, *via;
+    uint8_t *keys;
+    uint32_t *parent;
+    via_t *via;
     uint32_t *table;
     uint64_t tmask;       /* table size - 1 */
+    uint32_t idx_mask, tag_mask;  /* the parts of a table entry: state number + 1, hash bits */
     uint64_t cap;         /* states the reserved arrays can hold */
     uint64_t n;           /* states stored */
     uint64_t level_lo, level_hi, cursor;  /* the level being expanded and the next state of it */
@@ -67,79 +80,120 @@ static inline uint64_t key_hash(const uint64_t *k) {
     return h;
 }
 
-static inline int key_eq(const uint64_t *a, const uint64_t *b) {
-    for (int w = 0; w < W; w++)
-        if (a[w] != b[w]) return 0;
-    return 1;
+static inline int key_eq(const uint8_t *stored, const uint64_t *k) { return memcmp(stored, k, KB) == 0; }
+
+static inline void load_key(const uint8_t *stored, uint64_t *k) {
+    k[W - 1] = 0;
+    memcpy(k, stored, KB);
 }
 
+/* Zeroed memory whose pages are only taken when touched; huge pages where the system
+   gives them on request: the table and the keys are read at random, and a TLB miss per
+   probe would cost as much as the cache miss. */
 static void *reserve(uint64_t bytes) {
     void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes ? bytes : 1, MADV_HUGEPAGE);
+#endif
+    return p;
 }
 
 /* bytes of the store for n states and a table of tsize entries */
 static uint64_t store_bytes(uint64_t n, uint64_t tsize) {
-    return n * (W * 8 + 8) + tsize * 4;
+    return n * (KB + 4 + sizeof(via_t)) + tsize * 4;
 }
 
-/* The state number of a key, or -1. Only when no worker inserts. */
+/* A table entry: the state number + 1 in the low bits, and as many bits of the key's hash
+   above them as the largest state number the table can hold before it grows leaves (most
+   probes that miss compare no key). */
+static inline uint32_t entry(mc_ctx *c, uint64_t i, uint64_t h) {
+    return (uint32_t)(i + 1) | ((uint32_t)(h >> 32) & c->tag_mask);
+}
+
+static inline int same_tag(mc_ctx *c, uint32_t e, uint64_t h) {
+    return ((e ^ (uint32_t)(h >> 32)) & c->tag_mask) == 0;
+}
+
+/* The state number of a key, or -1. */
 static int64_t find(mc_ctx *c, const uint64_t *k, uint64_t h) {
     for (uint64_t p = h & c->tmask;; p = (p + 1) & c->tmask) {
         uint32_t e = __atomic_load_n(&c->table[p], __ATOMIC_ACQUIRE);
+        while (e == BUSY) e = __atomic_load_n(&c->table[p], __ATOMIC_ACQUIRE);
         if (e == 0) return -1;
-        if (e == BUSY) continue;  /* cannot happen single-threaded; skip while another writes */
-        if (key_eq(c->keys + (uint64_t)(e - 1) * W, k)) return e - 1;
+        uint64_t i = (e & c->idx_mask) - 1;
+        if (same_tag(c, e, h) && key_eq(KEY(c, i), k)) return (int64_t)i;
     }
 }
 
 /* Insert a key: its state number and 1 if new, 0 if it was there. -1 when the store is full. */
-static int insert(mc_ctx *c, const uint64_t *k, uint64_t h, uint32_t par, uint32_t via, uint64_t *idx) {
+static int insert(mc_ctx *c, const uint64_t *k, uint64_t h, uint32_t par, via_t via, uint64_t *idx) {
     for (uint64_t p = h & c->tmask;; p = (p + 1) & c->tmask) {
         uint32_t e = __atomic_load_n(&c->table[p], __ATOMIC_ACQUIRE);
         if (e == 0) {
             uint32_t zero = 0;
             if (!__atomic_compare_exchange_n(&c->table[p], &zero, BUSY, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-                p = (p - 1) & c->tmask;  /* look at this entry again */
+                p = (p - 1) & c->tmask;  /* another worker took it: look at this entry again */
                 continue;
             }
             uint64_t i = __atomic_fetch_add(&c->n, 1, __ATOMIC_RELAXED);
-            if (i >= c->cap || i >= 0xfffffffeull) {
+            if (i >= c->cap) {
                 __atomic_store_n(&c->table[p], 0, __ATOMIC_RELEASE);
                 return -1;
             }
-            memcpy(c->keys + i * W, k, W * 8);
+            memcpy(KEY(c, i), k, KB);
             c->parent[i] = par;
             c->via[i] = via;
-            __atomic_store_n(&c->table[p], (uint32_t)(i + 1), __ATOMIC_RELEASE);
+            __atomic_store_n(&c->table[p], entry(c, i, h), __ATOMIC_RELEASE);
             *idx = i;
             return 1;
         }
         while (e == BUSY) e = __atomic_load_n(&c->table[p], __ATOMIC_ACQUIRE);
-        if (e != 0 && key_eq(c->keys + (uint64_t)(e - 1) * W, k)) {
-            *idx = e - 1;
+        uint64_t i = (e & c->idx_mask) - 1;
+        if (same_tag(c, e, h) && key_eq(KEY(c, i), k)) {
+            *idx = i;
             return 0;
         }
-        if (e == 0) p = (p - 1) & c->tmask;
     }
 }
 
-/* Grow the table so that `more` further states keep its load under 1/2. No worker runs. */
+#define MAX_LOAD(size) ((size) / 10 * 7)  /* the table grows before it is 70% full */
+
+/* The split of an entry for a table of `size` entries. */
+static void split(mc_ctx *c, uint64_t size) {
+    uint64_t top = MAX_LOAD(size) + 2;
+    int bits = 1;
+    while (bits < 32 && (1ull << bits) <= top) bits++;
+    c->idx_mask = bits >= 32 ? 0xffffffffu : (uint32_t)((1ull << bits) - 1);
+    c->tag_mask = ~c->idx_mask;
+}
+
+/* Grow the table so that `more` further states keep its load under MAX_LOAD. No worker runs. */
 static int grow(mc_ctx *c, uint64_t more) {
     uint64_t size = c->tmask + 1;
-    uint64_t need = (c->n + more) * 2;
-    if (need <= size) return 0;
-    while (size < need) size *= 2;
+    if (c->n + more <= MAX_LOAD(size)) return 0;
+    while (MAX_LOAD(size) < c->n + more) size *= 2;
     if (c->max_bytes && store_bytes(c->n, size) > c->max_bytes) return -1;
-    uint32_t *t = calloc(size, 4);
+    uint32_t *t = reserve(size * 4);
     if (!t) return -1;
     uint64_t mask = size - 1;
-    for (uint64_t i = 0; i < c->n; i++) {
-        uint64_t p = key_hash(c->keys + i * W) & mask;
-        while (t[p]) p = (p + 1) & mask;
-        t[p] = (uint32_t)(i + 1);
+    split(c, size);
+    uint64_t hs[64];
+    for (uint64_t lo = 0; lo < c->n; lo += 64) {  /* in blocks, so that the cache misses overlap */
+        uint64_t hi = lo + 64 < c->n ? lo + 64 : c->n;
+        for (uint64_t i = lo; i < hi; i++) {
+            uint64_t k[W];
+            load_key(KEY(c, i), k);
+            hs[i - lo] = key_hash(k);
+            __builtin_prefetch(&t[hs[i - lo] & mask], 1);
+        }
+        for (uint64_t i = lo; i < hi; i++) {
+            uint64_t p = hs[i - lo] & mask;
+            while (t[p]) p = (p + 1) & mask;
+            t[p] = entry(c, i, hs[i - lo]);
+        }
     }
-    free(c->table);
+    munmap(c->table, (c->tmask + 1) * 4);
     c->table = t;
     c->tmask = mask;
     return 0;
@@ -179,36 +233,6 @@ static void stop(mc_ctx *c, int status, int64_t i) {
     pthread_mutex_unlock(&c->mu);
 }
 
-/* Store successor `v` of state i reached by (tid, branch); 1 to go on, 0 to stop this state. */
-static int store(mc_ctx *c, int64_t *v, uint64_t i, int tid, int branch, uint64_t *tr) {
-    uint64_t k[W];
-    (*tr)++;
-    SYMMETRY(v);
-    int64_t bad = pack(v, k);
-    if (bad >= 0) {
-        c->bad_slot = bad;
-        stop(c, ST_UNREPRESENTABLE, i);
-        return 0;
-    }
-    uint64_t j;
-    int r = insert(c, k, key_hash(k), (uint32_t)i, ((uint32_t)tid << 16) | (uint32_t)branch, &j);
-    if (r < 0) {
-        stop(c, ST_FULL, i);
-        return 0;
-    }
-    if (r == 0) return 1;
-    int bad_inv = invariant(v);
-    if (bad_inv >= 0) {
-        found(c, bad_inv, (int64_t)j, -1, 0, *tr);
-        return 0;
-    }
-    if (c->max_states >= 0 && (int64_t)(j + 1) >= c->max_states) {
-        stop(c, ST_MAX_STATES, i);
-        return 0;
-    }
-    return 1;
-}
-
 /* Whether every successor in `out` is outside the levels stored before this one. */
 static int proviso(mc_ctx *c, int64_t *out, int32_t *res, int n) {
     for (int b = 0; b < n; b++) {
@@ -224,18 +248,47 @@ static int proviso(mc_ctx *c, int64_t *out, int32_t *res, int n) {
     return 1;
 }
 
-static void expand(mc_ctx *c, uint64_t i, uint64_t *tr) {
+/* A batch of expanded states: their outcomes in the order the per-state search takes them.
+   Generating a batch first and storing it after lets the table's cache misses overlap. */
+#define BATCH 32
+#define OUT_MAX (BATCH * (MAXSUCC + NT + 1))  /* with a group mark per thread and the RCU callbacks */
+
+enum { O_SUCC, O_ERR, O_BAD, O_GROUP };  /* a successor, a failing step, a value that does not fit,
+                                             the start of a thread's (or the RCU callbacks') outcomes */
+typedef struct {
+    uint64_t key[W];
+    uint64_t h;
+    int32_t kind, tid, branch, err;
+} mc_out;
+
+typedef struct {
+    mc_out out[OUT_MAX > 0 ? OUT_MAX : 1];
+    int nout[BATCH];
+    uint8_t moved[BATCH];
+} mc_batch;
+
+/* Every outcome of state i, appended at `o`: the number appended. */
+static int generate(mc_ctx *c, uint64_t i, mc_out *o, uint8_t *moved) {
     int64_t s[NS];
-    unpack(c->keys + i * W, s);
+    uint64_t key[W];
+    load_key(KEY(c, i), key);
+    unpack(key, s);
     int64_t out[MAXOUT * NS > 0 ? MAXOUT * NS : 1];
     int32_t res[MAXOUT > 0 ? MAXOUT : 1];
-    int moved = 0, reduced = 0, ample = -1, n_ample = 0;
     int64_t ample_out[MAXOUT * NS > 0 ? MAXOUT * NS : 1];
     int32_t ample_res[MAXOUT > 0 ? MAXOUT : 1];
+    int reduced = 0, ample = -1, n_ample = 0, m = 0;
+    *moved = 0;
     if (c->reduce) {
         for (int t = 0; t < NT; t++) {
             if (!is_ample(t, s)) continue;
+            OVF_RESET;
             int n = step(t, s, ample_out, ample_res);
+            if (OVF) {
+                o[m].kind = O_BAD;
+                o[m++].err = -2;
+                return m;
+            }
             if (n == 0) continue;
             reduced = proviso(c, ample_out, ample_res, n);
             ample = t;
@@ -243,50 +296,146 @@ static void expand(mc_ctx *c, uint64_t i, uint64_t *tr) {
             break;
         }
     }
-    uint32_t last = c->via[i] >> 16;
+    uint32_t last = (uint32_t)c->via[i] >> VIA_SHIFT;
     int first = (i == 0 || last == RCU_TID) ? -1 : (int)last;
     for (int k = -1; k < NT; k++) {
         int t = k < 0 ? first : k;
         if (t < 0 || (k >= 0 && t == first)) continue;
         if (reduced && t != ample) continue;
         int n;
-        int64_t *o = out;
+        int64_t *os = out;
         int32_t *r = res;
         if (t == ample) {
-            n = n_ample; o = ample_out; r = ample_res;
+            n = n_ample; os = ample_out; r = ample_res;
         } else {
+            OVF_RESET;
             n = step(t, s, out, res);
-        }
-        if (n == 0) continue;
-        moved = 1;
-        if (__atomic_load_n(&c->pending, __ATOMIC_RELAXED)) break;
-        int go = 1;
-        for (int b = 0; b < n && go; b++) {
-            if (r[b] >= 0) {
-                found(c, r[b], (int64_t)i, t, b, *tr);
-                go = 0;
-            } else {
-                go = store(c, o + (uint64_t)b * NS, i, t, b, tr);
+            if (OVF) {  /* a value past int64: the per-state search takes over */
+                o[m++].kind = O_GROUP;
+                o[m].kind = O_BAD;
+                o[m++].err = -2;
+                *moved = 1;
+                return m;
             }
         }
-        if (!go) break;
+        if (n == 0) continue;
+        *moved = 1;
+        o[m++].kind = O_GROUP;
+        for (int b = 0; b < n; b++) {
+            mc_out *x = &o[m++];
+            x->tid = t;
+            x->branch = b;
+            if (r[b] >= 0) {
+                x->kind = O_ERR;
+                x->err = r[b];
+                break;
+            }
+            int64_t *v = os + (uint64_t)b * NS;
+            SYMMETRY(v);
+            int64_t bad = pack(v, x->key);
+            x->kind = bad >= 0 ? O_BAD : O_SUCC;
+            x->err = (int32_t)bad;
+            x->h = key_hash(x->key);
+        }
     }
-    if (HAS_RCU && !reduced && !c->pending && c->status == ST_RUNNING) {
+    if (HAS_RCU && !reduced) {
         int64_t v[NS];
+        int group = 0;
         for (int k = 0; k < N_RCU; k++) {
             int64_t st = RCU_STATUS[k];
             if (s[st] != 2 || s[st + 1] != 0) continue;
-            moved = 1;
-            if (c->pending) break;
+            *moved = 1;
+            if (!group) o[m++].kind = O_GROUP;
+            group = 1;
             memcpy(v, s, sizeof v);
             v[st] = 3;
-            if (!store(c, v, i, RCU_TID, k, tr)) break;
+            mc_out *x = &o[m++];
+            x->tid = RCU_TID;
+            x->branch = k;
+            SYMMETRY(v);
+            int64_t bad = pack(v, x->key);
+            x->kind = bad >= 0 ? O_BAD : O_SUCC;
+            x->err = (int32_t)bad;
+            x->h = key_hash(x->key);
         }
-    } else if (HAS_RCU && !moved) {
-        for (int k = 0; k < N_RCU; k++)
-            if (s[RCU_STATUS[k]] == 2 && s[RCU_STATUS[k] + 1] == 0) moved = 1;
     }
-    if (!moved && c->check_deadlock && !done(s)) stop(c, ST_DEADLOCK, (int64_t)i);
+    if (!*moved && c->check_deadlock && !done(s)) *moved = 2;  /* a deadlock */
+    return m;
+}
+
+static void prefetch(mc_ctx *c, mc_out *o, int n) {
+    for (int k = 0; k < n; k++)
+        if (o[k].kind == O_SUCC) __builtin_prefetch(&c->table[o[k].h & c->tmask]);
+    for (int k = 0; k < n; k++) {
+        if (o[k].kind != O_SUCC) continue;
+        uint32_t e = c->table[o[k].h & c->tmask];
+        if (e != 0 && e != BUSY && same_tag(c, e, o[k].h))
+            __builtin_prefetch(KEY(c, (e & c->idx_mask) - 1));
+    }
+}
+
+/* Store the outcomes of state i as the per-state search would, one after the other. */
+static void settle(mc_ctx *c, uint64_t i, mc_out *o, int n, int moved, uint64_t *tr) {
+    if (moved == 2) {
+        stop(c, ST_DEADLOCK, (int64_t)i);
+        return;
+    }
+    for (int k = 0; k < n; k++) {
+        mc_out *x = &o[k];
+        if (x->kind == O_GROUP) {
+            if (__atomic_load_n(&c->pending, __ATOMIC_RELAXED)) return;
+            continue;
+        }
+        if (x->kind == O_ERR) {
+            found(c, x->err, (int64_t)i, x->tid, x->branch, *tr);
+            return;
+        }
+        (*tr)++;
+        if (x->kind == O_BAD) {
+            c->bad_slot = x->err;  /* the slot, or -2: an intermediate value past int64 */
+            stop(c, ST_UNREPRESENTABLE, (int64_t)i);
+            return;
+        }
+        uint64_t j;
+        int r = insert(c, x->key, x->h, (uint32_t)i, (via_t)(((uint32_t)x->tid << VIA_SHIFT) | (uint32_t)x->branch), &j);
+        if (r < 0) {
+            stop(c, ST_FULL, (int64_t)i);
+            return;
+        }
+        if (r == 0) continue;
+        int64_t v[NS];
+        unpack(x->key, v);
+        OVF_RESET;
+        int bad_inv = invariant(v);
+        if (OVF) {
+            c->bad_slot = -2;
+            stop(c, ST_UNREPRESENTABLE, (int64_t)i);
+            return;
+        }
+        if (bad_inv >= 0) {
+            found(c, bad_inv, (int64_t)j, -1, 0, *tr);
+            return;
+        }
+        if (c->max_states >= 0 && (int64_t)(j + 1) >= c->max_states) {
+            stop(c, ST_MAX_STATES, (int64_t)i);
+            return;
+        }
+    }
+}
+
+static void expand_batch(mc_ctx *c, uint64_t lo, uint64_t hi, mc_batch *bt, uint64_t *tr) {
+    int n = 0;
+    for (uint64_t i = lo; i < hi; i++) {
+        bt->nout[i - lo] = generate(c, i, bt->out + n, &bt->moved[i - lo]);
+        n += bt->nout[i - lo];
+    }
+    prefetch(c, bt->out, n);
+    n = 0;
+    for (uint64_t i = lo; i < hi; i++) {
+        if (__atomic_load_n(&c->status, __ATOMIC_RELAXED) != ST_RUNNING) return;
+        settle(c, i, bt->out + n, bt->nout[i - lo], bt->moved[i - lo], tr);
+        n += bt->nout[i - lo];
+    }
 }
 
 /* ------------------------------------------------------------------ the driver */
@@ -301,15 +450,22 @@ typedef struct {
 static void *work(void *arg) {
     mc_worker *w = arg;
     mc_ctx *c = w->c;
+    mc_batch *bt = malloc(sizeof *bt);
+    if (!bt) {
+        stop(c, ST_MEMORY, 0);
+        return NULL;
+    }
     for (;;) {
         uint64_t lo = __atomic_fetch_add(&c->cursor, CHUNK, __ATOMIC_RELAXED);
         if (lo >= c->round_end) break;
         uint64_t hi = lo + CHUNK < c->round_end ? lo + CHUNK : c->round_end;
-        for (uint64_t i = lo; i < hi; i++) {
-            if (__atomic_load_n(&c->status, __ATOMIC_RELAXED) != ST_RUNNING) return NULL;
-            expand(c, i, &w->tr);
+        for (uint64_t b = lo; b < hi; b += BATCH) {
+            if (__atomic_load_n(&c->status, __ATOMIC_RELAXED) != ST_RUNNING) goto out;
+            expand_batch(c, b, b + BATCH < hi ? b + BATCH : hi, bt, &w->tr);
         }
     }
+out:
+    free(bt);
     return NULL;
 }
 
@@ -320,16 +476,18 @@ mc_ctx *mc_new(int64_t max_states, int64_t max_depth, uint64_t max_bytes, int re
     if (!c) return NULL;
     uint64_t cap = 1ull << 32;
     if (max_bytes) {
-        uint64_t by_mem = max_bytes / (W * 8 + 8 + 8) + 1024;
+        uint64_t by_mem = max_bytes / (KB + 4 + sizeof(via_t)) + 1024;
         if (by_mem < cap) cap = by_mem;
     }
     if (max_states >= 0 && (uint64_t)max_states + 1 < cap) cap = (uint64_t)max_states + 1;
+    if (cap > 0xfffffff0ull) cap = 0xfffffff0ull;  /* BUSY is never an entry */
     c->cap = cap;
-    c->keys = reserve(cap * W * 8);
+    c->keys = reserve(cap * KB);
     c->parent = reserve(cap * 4);
-    c->via = reserve(cap * 4);
-    c->table = calloc(1 << 12, 4);
+    c->via = reserve(cap * sizeof(via_t));
+    c->table = reserve((1 << 12) * 4);
     c->tmask = (1 << 12) - 1;
+    split(c, 1 << 12);
     if (!c->keys || !c->parent || !c->via || !c->table) return NULL;
     c->max_states = max_states;
     c->max_depth = max_depth;
@@ -355,7 +513,13 @@ mc_ctx *mc_new(int64_t max_states, int64_t max_depth, uint64_t max_bytes, int re
     }
     uint64_t j;
     insert(c, k, key_hash(k), 0, 0, &j);
+    OVF_RESET;
     int bad_inv = invariant(v);
+    if (OVF) {
+        c->bad_slot = -2;
+        c->status = ST_UNREPRESENTABLE;
+        return c;
+    }
     if (bad_inv >= 0) {
         found(c, bad_inv, 0, -1, 0, 0);
         c->status = ST_VIOLATION;
@@ -391,6 +555,9 @@ int mc_run(mc_ctx *c, uint64_t budget) {
         uint64_t round = 65536;
         if (take > round) take = round;
         if (take > budget) take = budget;
+        /* a round inserts at most take * MAXSUCC states: as many as fit, or grow the table */
+        uint64_t room = MAX_LOAD(c->tmask + 1) > c->n ? MAX_LOAD(c->tmask + 1) - c->n : 0;
+        if (take * MAXSUCC > room && room / MAXSUCC >= 4 * CHUNK) take = room / MAXSUCC;
         budget -= take;
         if (grow(c, take * MAXSUCC) < 0) {
             c->status = ST_MEMORY;
@@ -439,21 +606,25 @@ void mc_info(mc_ctx *c, int64_t *out) {
 void mc_link(mc_ctx *c, uint64_t i, int64_t *out) {
     out[0] = c->parent[i];
     uint32_t via = c->via[i];
-    out[1] = (via >> 16) == RCU_TID ? -1 : (int64_t)(via >> 16);
-    out[2] = via & 0xffff;
+    out[1] = (via >> VIA_SHIFT) == RCU_TID ? -1 : (int64_t)(via >> VIA_SHIFT);
+    out[2] = via & ((1u << VIA_SHIFT) - 1);
 }
 
-void mc_state(mc_ctx *c, uint64_t i, int64_t *v) { unpack(c->keys + i * W, v); }
+void mc_state(mc_ctx *c, uint64_t i, int64_t *v) {
+    uint64_t k[W];
+    load_key(KEY(c, i), k);
+    unpack(k, v);
+}
 
 /* Canonicalize a state vector in place (the identity without symmetry). */
 void mc_canon(int64_t *v) { SYMMETRY(v); }
 
 void mc_free(mc_ctx *c) {
     if (!c) return;
-    munmap(c->keys, c->cap * W * 8 ? c->cap * W * 8 : 1);
+    munmap(c->keys, c->cap * KB ? c->cap * KB : 1);
     munmap(c->parent, c->cap * 4 ? c->cap * 4 : 1);
-    munmap(c->via, c->cap * 4 ? c->cap * 4 : 1);
-    free(c->table);
+    munmap(c->via, c->cap * sizeof(via_t));
+    munmap(c->table, (c->tmask + 1) * 4);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
