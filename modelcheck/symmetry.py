@@ -34,6 +34,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 
 from . import ir
+from . import semantics as T
 from .ranges import Ranges
 
 PLAIN, OWNER, MASK = 0, 1, 2
@@ -274,6 +275,10 @@ class _Mapping:
 
     def addr(self, a: ir.Addr, value: bool, extra: int = 0) -> object:
         """The normal form of a mapped address; `value`: its slot is read or written as a number."""
+        folded = [_constant(e) for _, e in a.terms]
+        if a.terms and all(v is not None for v in folded):
+            # a constant index (`l[(self + 1) % N]`) whose guards always pass: a fixed slot
+            a = ir.Addr(a.base + sum(k * v for (k, _), v in zip(a.terms, folded, strict=True) if v is not None))
         terms = tuple((k, self.expr(e)) for k, e in a.terms)
         if not a.terms:
             for s in range(a.base, a.base + extra + 1):
@@ -428,6 +433,26 @@ def _term_interval(r: Ranges, e: ir.Expr, nonzero: Sequence[ir.Expr]) -> tuple[i
     if got is not None and got[0] == 0 and e in nonzero:
         return (1, got[1]) if got[1] >= 1 else (0, -1)
     return got
+
+
+def _constant(e: ir.Expr) -> int | None:
+    """The value of an expression that reads no state and whose guards pass, else None."""
+    if isinstance(e, ir.Const):
+        return e.value
+    if isinstance(e, ir.Guarded):
+        ok = _constant(e.cond)
+        return _constant(e.expr) if ok else None
+    if isinstance(e, ir.Un):
+        a = _constant(e.a)
+        if a is None:
+            return None
+        return int(not a) if e.op == "!" else -a
+    if isinstance(e, ir.Bin):
+        a, b = _constant(e.a), _constant(e.b)
+        if a is None or b is None or (e.op in ("/", "%") and b == 0) or (e.op in ("<<", ">>") and not 0 <= b <= 64):
+            return None
+        return T.BINARY_OPS[e.op](a, b)
+    return None
 
 
 def _unguard(e: ir.Expr) -> ir.Expr:
@@ -621,3 +646,223 @@ def instance_key(
     for s in sym.fixed_masks:
         key.append((state[s] >> me) & 1)
     return tuple(key), cross
+
+
+# ---------------------------------------------------------------- C
+
+
+def _key_length(sym: Symmetry, gi: int) -> int:
+    per = {PLAIN: 1, OWNER: 1, MASK: 2 + len(sym.groups)}
+    return 1 + sum(per[sym.kinds[s]] for s in sym.groups[gi].blocks[0]) + len(sym.fixed_owners) + len(sym.fixed_masks)
+
+
+def _c_array(ctype: str, name: str, values: Sequence[int]) -> str:
+    body = ", ".join(str(v) for v in values) if values else "0"
+    return f"static const {ctype} {name}[{max(len(values), 1)}] = {{{body}}};"
+
+
+def c_canon(sym: Symmetry, model: ir.Model) -> str:
+    """C99 source of `static void mc_canon(int64_t *v)`: `canonical` in place on a slot vector.
+
+    It needs <stdint.h> and <string.h>; its helpers and tables are named `mc_sym_*`."""
+    assert sym.nslots == len(model.slots)
+    ng = len(sym.groups)
+    maxn = max(len(g.threads) for g in sym.groups)
+    maxkl = max(_key_length(sym, gi) for gi in range(ng))
+    offsets, flat = [], []
+    for g in sym.groups:
+        offsets.append(len(flat))
+        flat.extend(s for b in g.blocks for s in b)
+    lines = [
+        f"/* symmetry of {len(sym.groups)} thread declaration(s): "
+        + ", ".join(f"{g.decl}[{len(g.threads)}]" for g in sym.groups)
+        + " */",
+        f"#define MC_SYM_NSLOTS {sym.nslots}",
+        f"#define MC_SYM_NT {sym.nthreads}",
+        f"#define MC_SYM_NG {ng}",
+        f"#define MC_SYM_MAXN {maxn}",
+        f"#define MC_SYM_MAXKL {maxkl}",
+        f"#define MC_SYM_OWNER_BITS {ir.OWNER_BITS}",
+        f"#define MC_SYM_OWNER_MASK {ir.OWNER_MASK}LL",
+        f"#define MC_SYM_SUB_SHIFT {_SUB_SHIFT}",
+        f"#define MC_SYM_NFO {len(sym.fixed_owners)}",
+        f"#define MC_SYM_NFM {len(sym.fixed_masks)}",
+        "#define MC_SYM_KEYLENS " + ", ".join(str(_key_length(sym, gi)) for gi in range(ng)),
+        f"static const int64_t mc_sym_fixed_bits = {sym.fixed_bits}LL;",
+        _c_array("unsigned char", "mc_sym_kind", sym.kinds),
+        _c_array("int", "mc_sym_member", sym.member),
+        _c_array("int", "mc_sym_n", [len(g.threads) for g in sym.groups]),
+        _c_array("int", "mc_sym_npos", [len(g.blocks[0]) for g in sym.groups]),
+        _c_array("int", "mc_sym_off", offsets),
+        _c_array("int", "mc_sym_block", flat),
+        _c_array("int", "mc_sym_threads", [t for g in sym.groups for t in g.threads]),
+        _c_array("int", "mc_sym_toff", [sum(len(h.threads) for h in sym.groups[:gi]) for gi in range(ng)]),
+        _c_array("int", "mc_sym_fo", sym.fixed_owners),
+        _c_array("int", "mc_sym_fm", sym.fixed_masks),
+        _C_BODY,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+_C_BODY = r"""
+static int64_t mc_sym_rename(int kind, int64_t x, const int *tmap) {
+    if (kind == 0) return x;
+    if (kind == 1) {
+        int64_t o = x & MC_SYM_OWNER_MASK;
+        return o == 0 ? x : ((x & ~MC_SYM_OWNER_MASK) | (int64_t)(tmap[o - 1] + 1));
+    }
+    int64_t out = 0;
+    for (int t = 0; t < MC_SYM_NT; t++)
+        if ((x >> t) & 1) out |= (int64_t)1 << tmap[t];
+    return out;
+}
+
+/* out = the state with instance j of group g moved to position pos[g][j] */
+static void mc_sym_apply(const int64_t *v, int pos[][MC_SYM_MAXN], int64_t *out) {
+    int tmap[MC_SYM_NT];
+    for (int t = 0; t < MC_SYM_NT; t++) tmap[t] = t;
+    for (int g = 0; g < MC_SYM_NG; g++) {
+        const int *th = mc_sym_threads + mc_sym_toff[g];
+        for (int j = 0; j < mc_sym_n[g]; j++) tmap[th[j]] = th[pos[g][j]];
+    }
+    for (int s = 0; s < MC_SYM_NSLOTS; s++) out[s] = mc_sym_rename(mc_sym_kind[s], v[s], tmap);
+    for (int g = 0; g < MC_SYM_NG; g++) {
+        int np = mc_sym_npos[g];
+        const int *b = mc_sym_block + mc_sym_off[g];
+        for (int j = 0; j < mc_sym_n[g]; j++) {
+            const int *src = b + j * np, *dst = b + pos[g][j] * np;
+            for (int p = 0; p < np; p++) out[dst[p]] = mc_sym_rename(mc_sym_kind[src[p]], v[src[p]], tmap);
+        }
+    }
+}
+
+/* instance j of group g: its identity-dependent data, thread numbers relative to it */
+static int mc_sym_key(const int64_t *v, int g, int j, const int *color, int64_t *key) {
+    int me = mc_sym_threads[mc_sym_toff[g] + j], cross = 0, k = 0, np = mc_sym_npos[g];
+    const int *b = mc_sym_block + mc_sym_off[g] + j * np;
+    key[k++] = color[me];
+    for (int p = 0; p < np; p++) {
+        int64_t x = v[b[p]];
+        int kind = mc_sym_kind[b[p]];
+        if (kind == 0) {
+            key[k++] = x;
+        } else if (kind == 1) {
+            int64_t o = x & MC_SYM_OWNER_MASK, sub = (x >> MC_SYM_OWNER_BITS) << MC_SYM_SUB_SHIFT;
+            if (o == 0) key[k++] = sub;
+            else if (o - 1 == me) key[k++] = sub | 1;
+            else if (mc_sym_member[o - 1] < 0) key[k++] = sub | 2 | ((o - 1) << 2);
+            else {
+                cross = 1;
+                key[k++] = sub | 3 | ((int64_t)(mc_sym_member[o - 1] * 64 + color[o - 1]) << 2);
+            }
+        } else {
+            key[k++] = (x >> me) & 1;
+            key[k++] = x & mc_sym_fixed_bits;
+            for (int g2 = 0; g2 < MC_SYM_NG; g2++) {
+                int64_t seen = 0;
+                const int *th = mc_sym_threads + mc_sym_toff[g2];
+                for (int i = 0; i < mc_sym_n[g2]; i++)
+                    if (th[i] != me && ((x >> th[i]) & 1)) seen |= (int64_t)1 << color[th[i]];
+                if (seen) cross = 1;
+                key[k++] = seen;
+            }
+        }
+    }
+    for (int i = 0; i < MC_SYM_NFO; i++) {
+        int64_t x = v[mc_sym_fo[i]];
+        key[k++] = (x & MC_SYM_OWNER_MASK) == me + 1 ? (((x >> MC_SYM_OWNER_BITS) << 1) | 1) : 0;
+    }
+    for (int i = 0; i < MC_SYM_NFM; i++) key[k++] = (v[mc_sym_fm[i]] >> me) & 1;
+    return cross;
+}
+
+static int mc_sym_cmp(const int64_t *a, const int64_t *b, int n) {
+    for (int i = 0; i < n; i++)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    return 0;
+}
+
+/* the next permutation of a[0..n-1] in lexicographic order; 0 (and a sorted again) after the last */
+static int mc_sym_next_perm(int *a, int n) {
+    int i = n - 2;
+    while (i >= 0 && a[i] >= a[i + 1]) i--;
+    if (i < 0) {
+        for (int l = 0, r = n - 1; l < r; l++, r--) { int t = a[l]; a[l] = a[r]; a[r] = t; }
+        return 0;
+    }
+    int j = n - 1;
+    while (a[j] <= a[i]) j--;
+    int t = a[i]; a[i] = a[j]; a[j] = t;
+    for (int l = i + 1, r = n - 1; l < r; l++, r--) { t = a[l]; a[l] = a[r]; a[r] = t; }
+    return 1;
+}
+
+static void mc_canon(int64_t *v) {
+    static const int kl[MC_SYM_NG] = {MC_SYM_KEYLENS};
+    int64_t keys[MC_SYM_NG][MC_SYM_MAXN][MC_SYM_MAXKL];
+    int color[MC_SYM_NT], ncolor[MC_SYM_NT];
+    int ord[MC_SYM_NG][MC_SYM_MAXN], cls[MC_SYM_NG][MC_SYM_MAXN];
+    int pos[MC_SYM_NG][MC_SYM_MAXN];
+    int count = -1, cross;
+    for (int t = 0; t < MC_SYM_NT; t++) color[t] = ncolor[t] = 0;
+    for (;;) {
+        int total = 0;
+        cross = 0;
+        for (int g = 0; g < MC_SYM_NG; g++) {
+            int n = mc_sym_n[g];
+            for (int j = 0; j < n; j++) cross |= mc_sym_key(v, g, j, color, keys[g][j]);
+            for (int j = 0; j < n; j++) {  /* stable insertion sort of the instances by key */
+                int i = j;
+                while (i > 0 && mc_sym_cmp(keys[g][ord[g][i - 1]], keys[g][j], kl[g]) > 0) {
+                    ord[g][i] = ord[g][i - 1];
+                    i--;
+                }
+                ord[g][i] = j;
+            }
+            int c = 0;
+            for (int i = 0; i < n; i++) {
+                if (i > 0 && mc_sym_cmp(keys[g][ord[g][i - 1]], keys[g][ord[g][i]], kl[g]) != 0) c++;
+                cls[g][i] = c;
+                ncolor[mc_sym_threads[mc_sym_toff[g] + ord[g][i]]] = c;
+            }
+            total += c + 1;
+        }
+        if (!cross || total == count) break;
+        count = total;
+        for (int t = 0; t < MC_SYM_NT; t++) color[t] = ncolor[t];
+    }
+    int64_t tmp[MC_SYM_NSLOTS];
+    if (!cross) {
+        for (int g = 0; g < MC_SYM_NG; g++)
+            for (int i = 0; i < mc_sym_n[g]; i++) pos[g][ord[g][i]] = i;
+        mc_sym_apply(v, pos, tmp);
+        memcpy(v, tmp, sizeof tmp);
+        return;
+    }
+    /* instances that name one another: the least state over every order of the ties */
+    int64_t best[MC_SYM_NSLOTS];
+    int have = 0;
+    for (;;) {
+        for (int g = 0; g < MC_SYM_NG; g++)
+            for (int i = 0; i < mc_sym_n[g]; i++) pos[g][ord[g][i]] = i;
+        mc_sym_apply(v, pos, tmp);
+        if (!have || mc_sym_cmp(tmp, best, MC_SYM_NSLOTS) < 0) {
+            memcpy(best, tmp, sizeof tmp);
+            have = 1;
+        }
+        /* odometer over the tie classes of every group */
+        int advanced = 0;
+        for (int g = MC_SYM_NG - 1; g >= 0 && !advanced; g--) {
+            int n = mc_sym_n[g], end = n;
+            while (end > 0 && !advanced) {
+                int start = end - 1;
+                while (start > 0 && cls[g][start - 1] == cls[g][end - 1]) start--;
+                if (end - start > 1 && mc_sym_next_perm(ord[g] + start, end - start)) advanced = 1;
+                end = start;
+            }
+        }
+        if (!advanced) break;
+    }
+    memcpy(v, best, sizeof best);
+}
+"""
