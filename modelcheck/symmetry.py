@@ -669,7 +669,8 @@ def c_canon(sym: Symmetry, model: ir.Model) -> str:
     ng = len(sym.groups)
     maxn = max(len(g.threads) for g in sym.groups)
     maxkl = max(_key_length(sym, gi) for gi in range(ng))
-    offsets, flat = [], []
+    offsets: list[int] = []
+    flat: list[int] = []
     for g in sym.groups:
         offsets.append(len(flat))
         flat.extend(s for b in g.blocks for s in b)
