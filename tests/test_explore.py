@@ -17,7 +17,7 @@ TICKET = str(ROOT / "bench" / "ticketlock.spec")
 
 
 def reference_ticketlock(n: int, iters: int) -> tuple[int, int]:
-    """An independent plain BFS of ../shared/bench/ticketlock.pml, one state per d_step."""
+    """An independent plain BFS of bench/promela/ticketlock.pml, one state per d_step."""
     init = (0, 0, 0, 0, 0) + (0, 0, 0, 0) * n
     seen = {init}
     frontier = [init]

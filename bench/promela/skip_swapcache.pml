@@ -40,7 +40,10 @@
 #define ZRAM 0
 #endif
 
-#define NPAGES   3
+#ifndef NFAULT
+#define NFAULT 2    /* faulting threads: the spec's param NFAULT */
+#endif
+#define NPAGES   (NFAULT + 1)
 #define UNALLOC  0
 #define LIVE     1
 #define FREED    3
@@ -87,7 +90,7 @@ inline swapcache_clear() {
 	if :: slot_count == 0 -> SLOT_FREED :: else -> skip fi
 }
 
-active [2] proctype fault()
+active [NFAULT] proctype fault()
 {
 	byte cur_page, cur_entry;       /* cur: vmf->orig_pte */
 	byte entry;                     /* pte_to_swp_entry(orig_pte) */
