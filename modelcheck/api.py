@@ -61,10 +61,13 @@ def run_check(
     engine: str = "explicit",
     depth: int = 30,
     reduce: bool = True,
+    symmetry: bool = True,
+    workers: int | None = None,
 ) -> CheckRun:
     """Check a spec for the selected properties (all by default) with one engine:
     "explicit" explores every interleaving (with partial-order reduction unless `reduce`
-    is false); "bmc" searches all runs up to `depth` steps with z3."""
+    is false, symmetry reduction unless `symmetry` is false, on `workers` threads: every
+    core by default); "bmc" searches all runs up to `depth` steps with z3."""
     limits = limits or Limits()
     if limits.started is None:
         limits = dataclasses.replace(limits, started=time.monotonic())
@@ -75,7 +78,7 @@ def run_check(
     if limits.over_time(0.0) or limits.over_memory():
         result = _stopped(limits, "while the spec was compiled; no state was explored")
     else:
-        result = search(model, compiled, props or None, limits, engine, depth, progress, reduce)
+        result = search(model, compiled, props or None, limits, engine, depth, progress, reduce, symmetry, workers)
     trace = None
     if result.verdict == VIOLATED and result.violation is not None and result.violation.path:
         trace = build_trace(compiled, result.violation)
@@ -107,6 +110,8 @@ def search(
     depth: int = 30,
     progress: Callable[[Stats], None] | None = None,
     reduce: bool = True,
+    symmetry: bool = True,
+    workers: int | None = None,
 ) -> Result:
     """Prove the selected lemmas with z3, then search the state space with the chosen engine."""
     import dataclasses
@@ -158,7 +163,7 @@ def search(
 
         result = prove(compiled, depth, left, max_memory=limits.max_memory)
     else:
-        result = explicit_search(model, compiled, props, limits, progress, reduce)
+        result = explicit_search(model, compiled, props, limits, progress, reduce, symmetry, workers)
     if unknown and result.verdict in (HOLDS, "PROVED"):
         return dataclasses.replace(
             result, verdict="UNKNOWN", reason="; ".join(unknown), notes=tuple(notes) + result.notes
@@ -173,31 +178,39 @@ def explicit_search(
     limits: Limits,
     progress: Callable[[Stats], None] | None,
     reduce: bool,
+    symmetry: bool = True,
+    workers: int | None = None,
 ) -> Result:
     """The explicit search, reduced by default. A counterexample found with reduction is
     searched again without it, to its depth, for the shortest one."""
     import dataclasses
 
     if not reduce:
-        return explore(compiled, limits, progress)
+        return explore(compiled, limits, progress, workers=workers, symmetry=symmetry)
     reduction = analyse(model, props)
     if limits.over_time(time.monotonic()) or limits.over_memory():
         return _stopped(limits, "while the steps were analysed for partial-order reduction; no state was explored")
-    result = explore(compiled, limits, progress, reduction)
+    result = explore(compiled, limits, progress, reduction, workers=workers, symmetry=symmetry)
     v = result.violation
     if result.verdict != VIOLATED or v is None or not v.path:
         return result
     bound = len(v.path) + 1
-    full = explore(compiled, dataclasses.replace(limits, max_depth=min(bound, limits.max_depth or bound)), progress)
+    full = explore(
+        compiled,
+        dataclasses.replace(limits, max_depth=min(bound, limits.max_depth or bound)),
+        progress,
+        workers=workers,
+        symmetry=symmetry,
+    )
     if full.verdict != VIOLATED:  # a timeout: keep the reduced search's counterexample
         note = f"this counterexample may not be the shortest: the search without reduction ended with {full.reason}"
-        return dataclasses.replace(result, notes=(note,))
+        return dataclasses.replace(result, notes=result.notes + (note,))
     st = dataclasses.replace(full.stats, seconds=result.stats.seconds + full.stats.seconds)
     note = (
         f"partial-order reduction found a {len(v.path)}-step counterexample after {result.stats.states:,} states; "
         f"the shortest was then searched without reduction"
     )
-    return dataclasses.replace(full, stats=st, notes=(note,))
+    return dataclasses.replace(full, stats=st, notes=full.notes + (note,))
 
 
 def _validate_props(model: ir.Model, props: list[str]) -> None:

@@ -110,6 +110,19 @@ def _parser() -> argparse.ArgumentParser:
         help="explore every interleaving one by one (partial-order reduction is on by default)",
     )
     c.add_argument(
+        "--no-symmetry",
+        dest="symmetry",
+        action="store_false",
+        help="count states that differ only by a permutation of identical thread instances (thread NAME[N]) "
+        "apart (symmetry reduction is on by default where it is sound)",
+    )
+    c.add_argument(
+        "--workers",
+        type=_count,
+        metavar="N",
+        help="threads of the compiled search (default: every core; 1 for a run that uses one core)",
+    )
+    c.add_argument(
         "--depth", type=_count, default=30, metavar="K", help="the bound of bmc, the largest k of prove (default 30)"
     )
     t = sub.add_parser("test", help="check every spec's expect clauses")
@@ -215,6 +228,8 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                 engine=args.engine,
                 depth=args.depth,
                 reduce=args.reduce,
+                symmetry=args.symmetry,
+                workers=args.workers,
             )
     except _OutOfTime:
         stdout.write(
@@ -229,7 +244,8 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         f"threads: {threads}; engine: "
         + {
             "explicit": "explicit (breadth-first, exhaustive"
-            + (", partial-order reduction)" if args.reduce else ", no reduction)"),
+            + (", partial-order reduction" if args.reduce else ", no reduction")
+            + (")" if args.symmetry else ", no symmetry)"),
             "bmc": f"bmc (z3, depth {args.depth})",
             "prove": f"prove (z3 k-induction, k <= {args.depth})",
         }[args.engine],

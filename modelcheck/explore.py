@@ -105,7 +105,11 @@ class Result:
 
 
 RCU_THREAD = -1  # thread id used in paths for the RCU callback steps
-NATIVE_AFTER = 2_000  # stored states after which the compiled engine is built (or loaded from the cache)
+# Past BUILD_AFTER stored states the compiled engine is built in the background (or loaded
+# from the cache); past NATIVE_AFTER the search waits for it and hands over. The hand-over
+# point depends on the state count only, so the report of a run never depends on timing.
+BUILD_AFTER = 300
+NATIVE_AFTER = 3_000
 
 
 def explore(
@@ -115,6 +119,7 @@ def explore(
     reduction: Reduction | None = None,
     engine: str = "auto",
     workers: int | None = None,
+    symmetry: bool = True,
 ) -> Result:
     """Search every interleaving; return HOLDS, VIOLATED (shortest) or UNKNOWN.
 
@@ -124,9 +129,11 @@ def explore(
 
     `engine`: "python" searches per state with the generated Python; "native" with the
     compiled engine (`native`), waiting for the compiler; "auto" starts in Python and,
-    past `NATIVE_AFTER` states, builds the compiled engine in the background and hands
-    the search over to it when it is ready (when the model allows it and there is a C
-    compiler). `workers`: threads of the compiled engine (default: every core).
+    past `NATIVE_AFTER` states, hands the search over to the compiled engine (when the
+    model allows it and there is a C compiler). `workers`: threads of the compiled engine
+    (default: every core). `symmetry`: the compiled engine stores one state per orbit of
+    the permutations of identical thread instances where `symmetry` finds that sound; the
+    per-state search never reduces by symmetry.
 
     A HOLDS or UNKNOWN result carries the search's `coverage`."""
     reset(c)
@@ -138,13 +145,15 @@ def explore(
         builder = None if why else native.Builder(c.model)
         result = None
         if builder is not None and builder.wait() is not None:
-            result = _native(c, builder, limits, progress, workers, reduction)
+            result = _native(c, builder, limits, progress, workers, reduction, symmetry)
         why = why or (builder.error if builder is not None else None)
         if result is None:
             notes = (f"searched per state in Python: {why}",) if why else ()
             result = _explore(c, limits, progress, reduction, None, workers)
     else:
-        result = _explore(c, limits, progress, reduction, engine == "auto", workers)
+        fallback: list[str] = []
+        result = _explore(c, limits, progress, reduction, engine == "auto", workers, symmetry, fallback)
+        notes = tuple(fallback)
     if notes:
         result = dataclasses.replace(result, notes=result.notes + notes)
     if result.verdict not in (HOLDS, UNKNOWN):
@@ -157,7 +166,13 @@ def explore(
 
 
 def _native(
-    c: Compiled, builder: Any, limits: Limits, progress: Any, workers: int | None, reduction: Reduction | None
+    c: Compiled,
+    builder: Any,
+    limits: Limits,
+    progress: Any,
+    workers: int | None,
+    reduction: Reduction | None,
+    symmetry: bool,
 ) -> Result | None:
     """The search by the compiled engine, or None when it cannot go on (a value it cannot pack)."""
     from . import native
@@ -166,12 +181,14 @@ def _native(
     t0 = time.monotonic()
     n = workers or os.cpu_count() or 1
     try:
-        result = native.run(engine, c, limits, progress, n, t0, reduction)
+        result = native.run(engine, c, limits, progress, n, t0, reduction, symmetry)
         if result.verdict == VIOLATED and n > 1 and result.violation is not None and result.violation.path:
             # which of the shortest counterexamples a level holds first depends on the workers'
             # timing: one worker searches again, to that depth, for the one a single thread finds
             bound = len(result.violation.path) + 1
-            again = native.run(engine, c, dataclasses.replace(limits, max_depth=bound), progress, 1, t0, reduction)
+            again = native.run(
+                engine, c, dataclasses.replace(limits, max_depth=bound), progress, 1, t0, reduction, symmetry
+            )
             if again.verdict == VIOLATED:
                 result = again
         if result.verdict == HOLDS and c.check_lock_order:
@@ -191,6 +208,8 @@ def _explore(
     reduction: Reduction | None,
     handover: bool | None,
     workers: int | None,
+    symmetry: bool = True,
+    fallback: list[str] | None = None,
 ) -> Result:
     t0 = time.monotonic()
     init = c.model.initial_state()
@@ -233,19 +252,23 @@ def _explore(
     frontier = [0]
     expanded = 0
     builder: Any = None
+    fallback = fallback if fallback is not None else []
     try:
         while frontier:
-            if handover and builder is None and len(states) >= NATIVE_AFTER:
+            if handover and builder is None and len(states) >= BUILD_AFTER:
                 from . import native
 
                 if native.supported(c.model) is None and native.compiler() is not None:
                     builder = native.Builder(c.model)
                 else:
                     handover = False
-            if builder is not None and builder.ready():
-                result = _native(c, builder, limits, progress, workers, reduction) if builder.engine else None
+            if builder is not None and len(states) >= NATIVE_AFTER:
+                builder.wait()
+                result = _native(c, builder, limits, progress, workers, reduction, symmetry) if builder.engine else None
                 if result is not None:
                     return result
+                if builder.error:
+                    fallback.append(f"searched per state in Python: {builder.error}")
                 builder, handover = None, False
             if limits.max_depth is not None and depth >= limits.max_depth:
                 return Result(

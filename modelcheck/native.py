@@ -41,6 +41,7 @@ from .explore import HOLDS, UNKNOWN, VIOLATED, Limits, Result, Stats, Violation,
 from .ir_text import format_expr
 from .por import Reduction
 from .ranges import Ranges, widest_in_model
+from .symmetry import Symmetry, c_canon, symmetry_or_reason
 
 INT64 = (-(1 << 63), (1 << 63) - 1)
 RCU_DEPTH_BITS = 8
@@ -749,15 +750,14 @@ class Engine:
     marks: list[tuple[tuple[tuple[int, int], ...], tuple[int, ...]]]
     classes: list[str]
     max_sub: int
-    symmetric: bool
+    symmetry: Symmetry | str  # the thread instances it permutes, or why none
 
 
 class Builder:
     """Generates the C of a model and compiles it, in a background thread."""
 
-    def __init__(self, model: ir.Model, sym_c: str = "") -> None:
+    def __init__(self, model: ir.Model) -> None:
         self.model = model
-        self.sym_c = sym_c
         self.error: str | None = None
         self.engine: Engine | None = None
         self.thread = threading.Thread(target=self._build, daemon=True)
@@ -769,11 +769,13 @@ class Builder:
             self.error = "no C compiler (cc) was found"
             return
         try:
-            source, marks, classes, max_sub = generate(self.model, self.sym_c)
+            sym = symmetry_or_reason(self.model)
+            sym_c = "" if isinstance(sym, str) else c_canon(sym, self.model) + "\nstatic void mc_sym(int64_t *v) { mc_canon(v); }"
+            source, marks, classes, max_sub = generate(self.model, sym_c)
             so = build(source, cc)
             lib = ctypes.CDLL(str(so))
             _declare(lib)
-            self.engine = Engine(lib, marks, classes, max_sub, bool(self.sym_c))
+            self.engine = Engine(lib, marks, classes, max_sub, sym)
         except Exception as exc:  # noqa: BLE001 - a bug here must not lose the search: Python goes on
             self.error = f"the compiled engine could not be built: {type(exc).__name__}: {exc}"
 
@@ -804,8 +806,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.mc_link.restype = None
     lib.mc_link.argtypes = [vp, u64, ctypes.POINTER(i64)]
     lib.mc_state.argtypes = [vp, u64, ctypes.POINTER(i64)]
-    lib.mc_canon.restype = None
-    lib.mc_canon.argtypes = [ctypes.POINTER(i64)]
+    lib.mc_canonical.restype = None
+    lib.mc_canonical.argtypes = [ctypes.POINTER(i64)]
     lib.mc_free.restype = None
     lib.mc_free.argtypes = [vp]
     lib.mc_cov.restype = ctypes.POINTER(ctypes.c_uint8)
@@ -847,7 +849,8 @@ def run(
         at_l, data_l = ample_tables(m, reduction)
         at = (ctypes.c_int64 * max(len(at_l), 1))(*at_l)
         data = (ctypes.c_int64 * max(len(data_l), 1))(*data_l)
-    symmetric = symmetry and engine.symmetric
+    sym = engine.symmetry if symmetry and not isinstance(engine.symmetry, str) else None
+    symmetric = sym is not None
     lib.mc_select(on, int(c.check_lock_order), at, data, int(symmetric))
     max_bytes = 0
     if limits.max_memory is not None:
@@ -875,6 +878,16 @@ def run(
             lib.mc_link(ctx, i, link)
             out.append((link[1], link[2]))
             i = link[0]
+        out.reverse()
+        return out
+
+    def chain_to(i: int) -> list[int]:
+        out = [i]
+        link = (ctypes.c_int64 * 3)()
+        while i > 0:
+            lib.mc_link(ctx, i, link)
+            i = link[0]
+            out.append(i)
         out.reverse()
         return out
 
@@ -908,20 +921,30 @@ def run(
                 f"slot {c.model.slots[bad].name} took a value" if bad >= 0 else "an intermediate value went past int64"
             )
         coverage = _coverage(engine, enabled, status == ST_DONE)
+        no_group = isinstance(engine.symmetry, str) and engine.symmetry.startswith("no thread declaration")
+        notes = () if no_group else (_symmetry_note(engine.symmetry, symmetric),)
         if status == ST_VIOLATION:
             err, i, tid = info[4], info[5], info[6]
             path = path_to(i) + ([(tid, info[7])] if tid >= 0 else [])
             site = c.errors[err]
+            if symmetric:
+                chain = [state(j) for j in chain_to(i)]
+                path, _, site = _concrete(c, lib, chain, path, site)
             v = Violation(site.kind, site.name, site.message, site, tuple(path), tid >= 0)
-            return Result(VIOLATED, Stats(info[8], info[9], len(path), st.seconds), v, engine=ENGINE)
+            return Result(VIOLATED, Stats(info[8], info[9], len(path), st.seconds), v, engine=ENGINE, notes=notes)
         if status == ST_DEADLOCK:
             i = info[5]
-            detail = describe_blocked(c, state(i))
-            v = Violation("deadlock", "deadlock", "deadlock: no thread can move", None, tuple(path_to(i)), False, detail)
-            return Result(VIOLATED, st, v, engine=ENGINE)
+            path, end = path_to(i), state(i)
+            if symmetric:
+                path, end, _ = _concrete(c, lib, [state(j) for j in chain_to(i)], path, None)
+            detail = describe_blocked(c, end)
+            v = Violation("deadlock", "deadlock", "deadlock: no thread can move", None, tuple(path), False, detail)
+            return Result(VIOLATED, st, v, engine=ENGINE, notes=notes)
+        if sym is not None:
+            coverage = _orbit_coverage(sym, coverage)
         if status == ST_DONE:
             _lock_edges(engine, c)
-            return Result(HOLDS, st, engine=ENGINE, coverage=coverage)
+            return Result(HOLDS, st, engine=ENGINE, coverage=coverage, notes=notes)
         if status == ST_MAX_STATES:
             reason = f"--max-states {limits.max_states} reached (complete to depth {st.depth})"
         elif status == ST_MAX_DEPTH:
@@ -933,7 +956,7 @@ def run(
             reason = f"--max-memory {format_size(limits.max_memory or 0)} reached by the state store {where()}"
         else:
             reason = f"the state store is full (2^32 states) {where()}"
-        return Result(UNKNOWN, st, reason=reason, engine=ENGINE, coverage=coverage)
+        return Result(UNKNOWN, st, reason=reason, engine=ENGINE, coverage=coverage, notes=notes)
     finally:
         lib.mc_free(ctx)
 
@@ -969,3 +992,78 @@ def _lock_edges(engine: Engine, c: Compiled) -> None:
                 seen = c.lock_edges.get(key)
                 if seen is None or (tid, err) < seen:
                     c.lock_edges[key] = (tid, err)
+
+
+def _symmetry_note(sym: Symmetry | str, used: bool) -> str:
+    if isinstance(sym, str):
+        return f"symmetry: none ({sym})"
+    if not used:
+        return "symmetry: off (--no-symmetry)"
+    return "symmetry: states counted up to permutations of " + ", ".join(
+        f"{g.decl}[0..{len(g.threads) - 1}]" for g in sym.groups
+    )
+
+
+def _canon(lib: ctypes.CDLL, s: tuple[int, ...]) -> tuple[int, ...]:
+    v = (ctypes.c_int64 * len(s))(*s)
+    lib.mc_canonical(v)
+    return tuple(v)
+
+
+def _concrete(
+    c: Compiled,
+    lib: ctypes.CDLL,
+    chain: list[tuple[int, ...]],
+    path: list[tuple[int, int]],
+    site: ir.ErrorSite | None,
+) -> tuple[list[tuple[int, int]], tuple[int, ...], ir.ErrorSite | None]:
+    """A run through states equal, up to symmetry, to the stored `chain`: the search stores
+    one state per orbit, so its path names the threads of the canonical states. Each step is
+    found again from the concrete state (its successor has the next stored state as its
+    canonical form); a failing last step is the one failing at the same site."""
+    from .explore import RCU_THREAD
+
+    s = c.model.initial_state()
+    out: list[tuple[int, int]] = []
+    where = None if site is None else (site.kind, site.name, site.span)
+    for k, _ in enumerate(path):
+        failing = k == len(chain) - 1
+        found = None
+        for tid, (pcslot, table) in enumerate(c.tables):
+            r = table[s[pcslot]](s)
+            outs = [] if r is None else [r] if type(r) is not list else r
+            for b, x in enumerate(outs):
+                if failing and type(x) is int:
+                    e = c.errors[x]
+                    if (e.kind, e.name, e.span) == where:
+                        found = (tid, b, s, e)
+                elif not failing and type(x) is tuple and _canon(lib, x) == chain[k + 1]:
+                    found = (tid, b, x, None)
+                if found:
+                    break
+            if found:
+                break
+        if found is None and not failing and c.rcu_steps is not None:
+            for b, x in c.rcu_steps(s):
+                if _canon(lib, x) == chain[k + 1]:
+                    found = (RCU_THREAD, b, x, None)
+                    break
+        if found is None:
+            raise AssertionError(f"step {k + 1} of a counterexample found up to symmetry has no concrete match")
+        out.append((found[0], found[1]))
+        s = found[2]
+        if found[3] is not None:
+            site = found[3]
+    return out, s, site
+
+
+def _orbit_coverage(sym: Symmetry, cov: Coverage) -> Coverage:
+    """What the search covered, for every thread: a node one instance of a group executed in
+    some state, each other instance executes in the permuted state, which is reachable too.
+    (The instances share their error sites, so the sites evaluated need no mapping.)"""
+    group_of = {t: g for g in sym.groups for t in g.threads}
+    nodes = set(cov.nodes)
+    for t, n in cov.nodes:
+        if t in group_of:
+            nodes.update((u, n) for u in group_of[t].threads)
+    return dataclasses.replace(cov, nodes=frozenset(nodes))

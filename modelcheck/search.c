@@ -617,7 +617,7 @@ void mc_state(mc_ctx *c, uint64_t i, int64_t *v) {
 }
 
 /* Canonicalize a state vector in place (the identity without symmetry). */
-void mc_canon(int64_t *v) { SYMMETRY(v); }
+void mc_canonical(int64_t *v) { SYMMETRY(v); }
 
 void mc_free(mc_ctx *c) {
     if (!c) return;
