@@ -939,8 +939,8 @@ def run(
             site = c.errors[err]
             if symmetric:
                 chain = [state(j) for j in chain_to(i)]
-                path, _, where = _concrete(c, lib, chain, path, site)
-                site = where or site
+                path, _, concrete_site = _concrete(c, lib, chain, path, site)
+                site = concrete_site or site
             v = Violation(site.kind, site.name, site.message, site, tuple(path), tid >= 0)
             return Result(VIOLATED, Stats(info[8], info[9], len(path), st.seconds), v, engine=ENGINE, notes=notes)
         if status == ST_DEADLOCK:
