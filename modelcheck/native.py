@@ -21,6 +21,7 @@ native search: the per-state search goes on, exactly).
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import dataclasses
 import hashlib
@@ -723,19 +724,43 @@ class CompileError(Exception):
     """The C compiler failed on generated code: a bug, reported with the compiler's output."""
 
 
+_RUNNING: set[subprocess.Popen[str]] = set()  # compilers running in the background
+_LOCK = threading.Lock()
+
+
+@atexit.register
+def _stop_compilers() -> None:
+    """A run that ends before its engine is built leaves no compiler behind (nor its files)."""
+    with _LOCK:
+        for proc in _RUNNING:
+            proc.kill()
+
+
 def build(source: str, cc: str) -> Path:
     """Compile (or find in the cache) the shared object of this source."""
     so = _so_path(source, cc)
     if so.exists():
         return so
     so.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=so.parent) as tmp:
+    with tempfile.TemporaryDirectory(dir=so.parent, prefix="tmp-") as tmp:
         c_file = Path(tmp) / "engine.c"
         c_file.write_text(source)
         out = Path(tmp) / "engine.so"
-        proc = subprocess.run([cc, *CFLAGS, "-o", str(out), str(c_file)], capture_output=True, text=True)
+        with _LOCK:
+            proc = subprocess.Popen(
+                [cc, *CFLAGS, "-o", str(out), str(c_file)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            _RUNNING.add(proc)
+        try:
+            _, err = proc.communicate()
+        finally:
+            with _LOCK:
+                _RUNNING.discard(proc)
         if proc.returncode != 0:
-            raise CompileError(proc.stderr[-4000:])
+            raise CompileError(err[-4000:])
         os.replace(out, so)  # atomic: another run may be building the same engine
     return so
 

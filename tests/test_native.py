@@ -182,7 +182,7 @@ def test_an_engine_is_compiled_once_and_then_found_in_the_cache(
     assert len(built) == 1
     stamp = built[0].stat().st_mtime_ns
     calls = []
-    monkeypatch.setattr(native.subprocess, "run", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(native.subprocess, "Popen", lambda *a, **k: calls.append(a))
     for props in (None, ["mutex"]):  # one engine serves every selection of properties
         for reduce in (False, True):
             b = _native(model, props, reduce)
