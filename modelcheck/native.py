@@ -851,7 +851,9 @@ def _declare(lib: ctypes.CDLL) -> None:
 
 # ---------------------------------------------------------------- running a search
 
-BUDGET = 1 << 18  # states expanded per call: limits, progress and Ctrl-C are looked at between calls
+# States expanded per call into the engine: limits, progress, Ctrl-C and the CLI's hard
+# deadline are looked at between calls, so a call is kept to about a tenth of a second.
+BUDGET = (1 << 12, 1 << 14, 1 << 22)  # least, first, most
 
 
 class Unrepresentable(Exception):
@@ -935,6 +937,7 @@ def run(
 
     try:
         status = ST_RUNNING
+        budget = BUDGET[1]
         while status == ST_RUNNING:
             if limits.over_memory():
                 return Result(UNKNOWN, stats(), reason=f"{limits.memory_reason()} {where()}", engine=ENGINE)
@@ -943,7 +946,13 @@ def run(
                     UNKNOWN, stats(), reason=f"--timeout {limits.timeout:g}s reached {where()}", engine=ENGINE
                 )
             try:
-                status = lib.mc_run(ctx, BUDGET)
+                began = time.monotonic()
+                status = lib.mc_run(ctx, budget)
+                took = time.monotonic() - began
+                if took < 0.05:
+                    budget = min(budget * 2, BUDGET[2])
+                elif took > 0.2:
+                    budget = max(budget // 2, BUDGET[0])
             except KeyboardInterrupt:
                 return Result(UNKNOWN, stats(), reason=f"interrupted {where()}", engine=ENGINE)
             if status == ST_RUNNING and progress is not None:
