@@ -380,6 +380,12 @@ def _explore(
                             pending = violated(bad, j, None)
                             break
                         nxt.append(j)
+                        if limits.max_states is not None and len(states) >= limits.max_states:
+                            return Result(
+                                UNKNOWN,
+                                stats(),
+                                reason=f"--max-states {limits.max_states} reached (complete to depth {depth})",
+                            )
                 if not moved and c.check_deadlock and not c.done(s):
                     detail = describe_blocked(c, s)
                     v = Violation(

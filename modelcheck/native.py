@@ -45,6 +45,7 @@ from .symmetry import Symmetry, c_canon, symmetry_or_reason
 
 INT64 = (-(1 << 63), (1 << 63) - 1)
 RCU_DEPTH_BITS = 8
+UNROLL_SLOTS = 512  # past this many slots, packing is a loop over tables rather than straight code
 CFLAGS = ("-O2", "-fPIC", "-shared", "-pthread", "-fno-strict-aliasing", "-w")
 ST_RUNNING, ST_DONE, ST_VIOLATION, ST_DEADLOCK, ST_MAX_STATES, ST_MEMORY, ST_UNREPRESENTABLE, ST_MAX_DEPTH, ST_FULL = (
     range(9)
@@ -612,6 +613,8 @@ class _Gen:
         self.emit("}")
 
     def packing(self, fields: list[Field], words: int) -> list[str]:
+        if len(fields) > UNROLL_SLOTS:
+            return self.packing_tables(fields, words)
         out = ["static int64_t pack(const int64_t *v, uint64_t *k) {"]
         out.append("    " + " ".join(f"k[{w}] = 0;" for w in range(words)))
         for j, f in enumerate(fields):
@@ -632,6 +635,35 @@ class _Gen:
                 out.append(f"    v[{j}] = (int64_t)((k[{f.word}] >> {f.shift}) & UINT64_C({mask})) + {_c_int(f.lo)};")
         out.append("}")
         return out
+
+    def packing_tables(self, fields: list[Field], words: int) -> list[str]:
+        """pack and unpack as loops over tables: a model with thousands of slots would
+        otherwise be thousands of lines of straight code for the compiler."""
+
+        def table(ctype: str, name: str, values: list[str]) -> str:
+            return f"static const {ctype} {name}[NS] = {{{', '.join(values)}}};"
+
+        return [
+            table("int64_t", "F_LO", [_c_int(f.lo) for f in fields]),
+            table("uint8_t", "F_BITS", [str(f.bits) for f in fields]),
+            table("uint16_t", "F_WORD", [str(f.word) for f in fields]),
+            table("uint8_t", "F_SHIFT", [str(f.shift) for f in fields]),
+            "static int64_t pack(const int64_t *v, uint64_t *k) {",
+            "    memset(k, 0, sizeof(uint64_t) * W);",
+            "    for (int j = 0; j < NS; j++) {",
+            "        uint64_t x = (uint64_t)v[j] - (uint64_t)F_LO[j];",
+            "        if (v[j] < F_LO[j] || (F_BITS[j] < 64 && x >> F_BITS[j])) return j;",
+            "        if (F_BITS[j]) k[F_WORD[j]] |= x << F_SHIFT[j];",
+            "    }",
+            "    return -1;",
+            "}",
+            "static void unpack(const uint64_t *k, int64_t *v) {",
+            "    for (int j = 0; j < NS; j++) {",
+            "        uint64_t m = F_BITS[j] >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << F_BITS[j]) - 1;",
+            "        v[j] = (int64_t)(((k[F_WORD[j]] >> F_SHIFT[j]) & m) + (uint64_t)F_LO[j]);",
+            "    }",
+            "}",
+        ]
 
     def ample_fn(self) -> list[str]:
         """Whether thread t's step may be taken alone (partial-order reduction, `por`): the

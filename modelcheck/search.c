@@ -482,6 +482,8 @@ static void expand_batch(mc_ctx *c, mc_worker *w, uint64_t lo, uint64_t hi, mc_b
 /* ------------------------------------------------------------------ the driver */
 
 #define CHUNK 512
+/* a step's successors (MAXOUT * NS values) twice over, a few more vectors, and room to spare */
+#define STACK_BYTES ((size_t)(16u << 20) + (size_t)8 * NS * (2 * MAXOUT + 16))
 
 static void *work(void *arg) {
     mc_worker *w = arg;
@@ -515,7 +517,8 @@ mc_ctx *mc_new(int64_t max_states, int64_t max_depth, uint64_t max_bytes, int re
         uint64_t by_mem = max_bytes / (KB + 4 + sizeof(via_t)) + 1024;
         if (by_mem < cap) cap = by_mem;
     }
-    if (max_states >= 0 && (uint64_t)max_states + 1 < cap) cap = (uint64_t)max_states + 1;
+    /* a search bounded by max_states stores one past it before it stops, as the per-state search */
+    if (max_states >= 0 && (uint64_t)max_states + 2 < cap) cap = (uint64_t)max_states + 2;
     if (cap > 0xfffffff0ull) cap = 0xfffffff0ull;  /* BUSY is never an entry */
     c->cap = cap;
     c->keys = reserve(cap * KB);
@@ -609,13 +612,23 @@ int mc_run(mc_ctx *c, uint64_t budget) {
         pthread_t th[64];
         if (nw > 64) nw = 64;
         for (int k = 0; k < nw; k++) ws[k] = (mc_worker){c, 0, 0, 0, nw > 1};
-        for (int k = 1; k < nw; k++)
-            if (pthread_create(&th[k], NULL, work, &ws[k]) != 0) {
-                nw = k;
-                break;
-            }
-        work(&ws[0]);
-        for (int k = 1; k < nw; k++) pthread_join(th[k], NULL);
+        /* every worker on a stack of its own, large enough for the state vectors of a step
+           however many slots the model has (the pages are only taken when touched) */
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, STACK_BYTES);
+        int started = 0;
+        for (int k = 0; k < nw; k++) {
+            if (pthread_create(&th[k], &attr, work, &ws[k]) != 0) break;
+            started++;
+        }
+        pthread_attr_destroy(&attr);
+        if (started == 0) {
+            c->status = ST_MEMORY;
+            break;
+        }
+        for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
+        nw = started;
         for (int k = 0; k < nw; k++) {
             c->transitions += ws[k].tr;
             release(c, &ws[k]);

@@ -254,3 +254,52 @@ def test_the_compiled_engine_says_why_it_refuses_a_model() -> None:
     checked = {name for name, text in BIG_VALUES.items() if native.checked_arithmetic(model_of(text + COUNTER))}
     assert "shift_past_63_bits" in checked and "product_past_63_bits" in checked
     assert "shift_in_range" not in checked
+
+
+# ---------------------------------------------------------------- found by review (issue 10)
+
+RCU_DEADLOCK = """struct node_t { val: int[0..3] }
+pool nodes: node_t[1]
+shared go: bool
+thread reader {
+    rcu_read_lock()
+    await go
+    rcu_read_unlock()
+}
+thread updater {
+    free_rcu(nodes[0])
+    synchronize_rcu()
+    go = true
+}
+"""
+
+
+@pytest.mark.parametrize("bound", [0, 7, 11, 13])
+def test_max_states_bounds_both_searches_alike(bound: int) -> None:
+    """--max-states counts the states an RCU callback makes too (the per-state search did not)."""
+    model = model_of(RCU_DEADLOCK)
+    a = explore(compile_model(model), Limits(max_states=bound), engine="python")
+    b = _native(model, None, False, limits=Limits(max_states=bound))
+    assert (
+        (a.verdict, a.stats.states, a.reason)
+        == (b.verdict, b.stats.states, b.reason)
+        == (
+            UNKNOWN,
+            max(bound, 2),
+            a.reason,
+        )
+    )
+    assert f"--max-states {bound} reached" in a.reason
+
+
+def test_a_model_with_thousands_of_slots_and_wide_choices_runs_compiled() -> None:
+    """20 successors of 30,002 slots each are 4.8 MB: the workers' stacks are sized for the
+    model, and packing is a loop over tables (straight code would take the compiler minutes)."""
+    branches = " or ".join(f"{{ x = {i % 4} }}" for i in range(20))
+    model = model_of(
+        f"shared big: bool[30000]\nshared x: int[0..3]\nthread t {{\n    choose {branches}\n    big[x] = true\n}}\n"
+    )
+    assert len(model.slots) > native.UNROLL_SLOTS
+    a = explore(compile_model(model), Limits(), engine="python")
+    b = _native(model, None, False)
+    assert (a.verdict, a.stats.states, a.stats.transitions) == (b.verdict, b.stats.states, b.stats.transitions)
