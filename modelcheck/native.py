@@ -40,7 +40,7 @@ from .codegen import Compiled, enabled_checks
 from .coverage import Coverage
 from .explore import HOLDS, UNKNOWN, VIOLATED, Limits, Result, Stats, Violation, format_size, resident_bytes
 from .por import Reduction
-from .ranges import Ranges, widest_in_model
+from .ranges import Ranges, model_exprs, subexprs, widest_in_model
 from .symmetry import Symmetry, c_canon, symmetry_or_reason
 
 INT64 = (-(1 << 63), (1 << 63) - 1)
@@ -69,6 +69,14 @@ def supported(model: ir.Model) -> str | None:
         r = ranges.slot(j)
         if r is not None and (r[0] < INT64[0] or r[1] > INT64[1] or (r[1] - r[0]).bit_length() > 63):
             return f"slot {s.name} has a range [{r[0]}, {r[1]}] past 64-bit integers"
+    for e in model_exprs(model):
+        for x in subexprs(e):
+            if isinstance(x, ir.Const) and not INT64[0] <= x.value <= INT64[1]:
+                return f"the constant {x.value} is past 64-bit integers"
+    values = [*model.initial_state(), *(d for p in model.pools for d in p.defaults)]
+    values += [v for t in model.threads for at in t.resets for _, v in at]
+    if any(not INT64[0] <= v <= INT64[1] for v in values):
+        return "an initial value is past 64-bit integers"
     return None
 
 

@@ -149,7 +149,7 @@ class Ranges:
         """The largest magnitude of `e` and of every value computed on the way to it
         (operands, guard conditions, address arithmetic); magnitude -1 if one is unbounded."""
         best = Extreme(0, None)
-        for sub in _subexprs(e):
+        for sub in subexprs(e):
             r = self.expr(sub)
             if r is None:
                 return Extreme(-1, sub)
@@ -232,7 +232,7 @@ def _address_sums(r: Ranges, a: ir.Addr) -> list[int] | None:
     return out
 
 
-def _subexprs(e: ir.Expr) -> Iterator[ir.Expr]:
+def subexprs(e: ir.Expr) -> Iterator[ir.Expr]:
     """`e` and every expression inside it, addresses' terms included."""
     stack = [e]
     while stack:
@@ -292,4 +292,13 @@ def widest_in_model(model: ir.Model) -> Extreme:
     return best
 
 
-__all__ = ["SHIFT_MAX", "Extreme", "Ranges", "binary_range", "model_exprs", "signed_bits", "widest_in_model"]
+__all__ = [
+    "SHIFT_MAX",
+    "Extreme",
+    "Ranges",
+    "binary_range",
+    "model_exprs",
+    "signed_bits",
+    "subexprs",
+    "widest_in_model",
+]
