@@ -108,7 +108,7 @@ RCU_THREAD = -1  # thread id used in paths for the RCU callback steps
 # Past BUILD_AFTER stored states the compiled engine is built in the background (or loaded
 # from the cache); past NATIVE_AFTER the search waits for it and hands over. The hand-over
 # point depends on the state count only, so the report of a run never depends on timing.
-BUILD_AFTER = 300
+BUILD_AFTER = 1_000
 NATIVE_AFTER = 3_000
 
 

@@ -21,6 +21,7 @@ native search: the per-state search goes on, exactly).
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import dataclasses
 import hashlib
@@ -38,7 +39,6 @@ from . import ir
 from .codegen import Compiled, enabled_checks
 from .coverage import Coverage
 from .explore import HOLDS, UNKNOWN, VIOLATED, Limits, Result, Stats, Violation, format_size, resident_bytes
-from .ir_text import format_expr
 from .por import Reduction
 from .ranges import Ranges, widest_in_model
 from .symmetry import Symmetry, c_canon, symmetry_or_reason
@@ -212,7 +212,7 @@ class _Gen:
             x, y = f"_a{self.tmp}", f"_b{self.tmp}"
             value = f"{fn}({x}, {y})" if fn else f"((int64_t)({x} {op} {y}))"
             if self.checked and op in ("+", "-", "*", "<<", "/"):
-                value = f"mc_{ {'+': 'add', '-': 'sub', '*': 'mul', '<<': 'shl', '/': 'div'}[op]}c({x}, {y})"
+                value = f"mc_{ {'+': 'add', '-': 'sub', '*': 'mul', '<<': 'shl', '/': 'div'}[op] }c({x}, {y})"
             elif op in ("+", "-", "*"):
                 value = f"((int64_t)((uint64_t){x} {op} (uint64_t){y}))"
             return f"({{ int64_t {x} = {a}; int64_t {y} = {b}; {value}; }})"
@@ -425,9 +425,8 @@ class _Gen:
             idx = f"({held} + (v[{lk.addr}] >> {ir.OWNER_BITS})) * {len(self.classes)} + {cls}"
             self.emit(f"    if ({mine}) mc_edge({idx}, {witness});")
             if lk.kind == "rwsem":
-                self.emit(
-                    f"    else if ((v[{lk.addr + 1}] >> {t.index}) & 1) mc_edge({held * len(self.classes) + cls}, {witness});"
-                )
+                reader = f"(v[{lk.addr + 1}] >> {t.index}) & 1"
+                self.emit(f"    else if ({reader}) mc_edge({held * len(self.classes) + cls}, {witness});")
 
     def op(self, t: ir.ThreadIR, op: ir.Op, var: str = "v") -> None:
         me = t.index + 1
@@ -552,12 +551,12 @@ class _Gen:
         if self.checked:
             head += [
                 "static __thread int OVF;",
-                "static inline int64_t mc_addc(int64_t a, int64_t b) { int64_t r; if (__builtin_add_overflow(a, b, &r)) "
-                "OVF = 1; return r; }",
-                "static inline int64_t mc_subc(int64_t a, int64_t b) { int64_t r; if (__builtin_sub_overflow(a, b, &r)) "
-                "OVF = 1; return r; }",
-                "static inline int64_t mc_mulc(int64_t a, int64_t b) { int64_t r; if (__builtin_mul_overflow(a, b, &r)) "
-                "OVF = 1; return r; }",
+                "static inline int64_t mc_addc(int64_t a, int64_t b) { int64_t r; "
+                "if (__builtin_add_overflow(a, b, &r)) OVF = 1; return r; }",
+                "static inline int64_t mc_subc(int64_t a, int64_t b) { int64_t r; "
+                "if (__builtin_sub_overflow(a, b, &r)) OVF = 1; return r; }",
+                "static inline int64_t mc_mulc(int64_t a, int64_t b) { int64_t r; "
+                "if (__builtin_mul_overflow(a, b, &r)) OVF = 1; return r; }",
                 "static inline int64_t mc_shlc(int64_t a, int64_t b) { if (a == 0 || b < 0) return 0; "
                 "if (b >= 63 || ((a << b) >> b) != a) { OVF = 1; return 0; } return a << b; }",
                 "static inline int64_t mc_divc(int64_t a, int64_t b) { if (b == -1 && a == INT64_MIN) { OVF = 1; "
@@ -725,19 +724,43 @@ class CompileError(Exception):
     """The C compiler failed on generated code: a bug, reported with the compiler's output."""
 
 
+_RUNNING: set[subprocess.Popen[str]] = set()  # compilers running in the background
+_LOCK = threading.Lock()
+
+
+@atexit.register
+def _stop_compilers() -> None:
+    """A run that ends before its engine is built leaves no compiler behind (nor its files)."""
+    with _LOCK:
+        for proc in _RUNNING:
+            proc.kill()
+
+
 def build(source: str, cc: str) -> Path:
     """Compile (or find in the cache) the shared object of this source."""
     so = _so_path(source, cc)
     if so.exists():
         return so
     so.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=so.parent) as tmp:
+    with tempfile.TemporaryDirectory(dir=so.parent, prefix="tmp-") as tmp:
         c_file = Path(tmp) / "engine.c"
         c_file.write_text(source)
         out = Path(tmp) / "engine.so"
-        proc = subprocess.run([cc, *CFLAGS, "-o", str(out), str(c_file)], capture_output=True, text=True)
+        with _LOCK:
+            proc = subprocess.Popen(
+                [cc, *CFLAGS, "-o", str(out), str(c_file)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            _RUNNING.add(proc)
+        try:
+            _, err = proc.communicate()
+        finally:
+            with _LOCK:
+                _RUNNING.discard(proc)
         if proc.returncode != 0:
-            raise CompileError(proc.stderr[-4000:])
+            raise CompileError(err[-4000:])
         os.replace(out, so)  # atomic: another run may be building the same engine
     return so
 
@@ -770,7 +793,11 @@ class Builder:
             return
         try:
             sym = symmetry_or_reason(self.model)
-            sym_c = "" if isinstance(sym, str) else c_canon(sym, self.model) + "\nstatic void mc_sym(int64_t *v) { mc_canon(v); }"
+            sym_c = (
+                ""
+                if isinstance(sym, str)
+                else c_canon(sym, self.model) + "\nstatic void mc_sym(int64_t *v) { mc_canon(v); }"
+            )
             source, marks, classes, max_sub = generate(self.model, sym_c)
             so = build(source, cc)
             lib = ctypes.CDLL(str(so))
@@ -812,13 +839,21 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.mc_free.argtypes = [vp]
     lib.mc_cov.restype = ctypes.POINTER(ctypes.c_uint8)
     lib.mc_select.restype = None
-    lib.mc_select.argtypes = [ctypes.POINTER(ctypes.c_uint8), ctypes.c_int, ctypes.POINTER(i64), ctypes.POINTER(i64), ctypes.c_int]
+    lib.mc_select.argtypes = [
+        ctypes.POINTER(ctypes.c_uint8),
+        ctypes.c_int,
+        ctypes.POINTER(i64),
+        ctypes.POINTER(i64),
+        ctypes.c_int,
+    ]
     lib.mc_edges.restype = ctypes.POINTER(ctypes.c_int32)
 
 
 # ---------------------------------------------------------------- running a search
 
-BUDGET = 1 << 18  # states expanded per call: limits, progress and Ctrl-C are looked at between calls
+# States expanded per call into the engine: limits, progress, Ctrl-C and the CLI's hard
+# deadline are looked at between calls, so a call is kept to about a tenth of a second.
+BUDGET = (1 << 12, 1 << 14, 1 << 22)  # least, first, most
 
 
 class Unrepresentable(Exception):
@@ -902,13 +937,22 @@ def run(
 
     try:
         status = ST_RUNNING
+        budget = BUDGET[1]
         while status == ST_RUNNING:
             if limits.over_memory():
                 return Result(UNKNOWN, stats(), reason=f"{limits.memory_reason()} {where()}", engine=ENGINE)
             if limits.over_time(t0):
-                return Result(UNKNOWN, stats(), reason=f"--timeout {limits.timeout:g}s reached {where()}", engine=ENGINE)
+                return Result(
+                    UNKNOWN, stats(), reason=f"--timeout {limits.timeout:g}s reached {where()}", engine=ENGINE
+                )
             try:
-                status = lib.mc_run(ctx, BUDGET)
+                began = time.monotonic()
+                status = lib.mc_run(ctx, budget)
+                took = time.monotonic() - began
+                if took < 0.05:
+                    budget = min(budget * 2, BUDGET[2])
+                elif took > 0.2:
+                    budget = max(budget // 2, BUDGET[0])
             except KeyboardInterrupt:
                 return Result(UNKNOWN, stats(), reason=f"interrupted {where()}", engine=ENGINE)
             if status == ST_RUNNING and progress is not None:
@@ -929,7 +973,8 @@ def run(
             site = c.errors[err]
             if symmetric:
                 chain = [state(j) for j in chain_to(i)]
-                path, _, site = _concrete(c, lib, chain, path, site)
+                path, _, concrete_site = _concrete(c, lib, chain, path, site)
+                site = concrete_site or site
             v = Violation(site.kind, site.name, site.message, site, tuple(path), tid >= 0)
             return Result(VIOLATED, Stats(info[8], info[9], len(path), st.seconds), v, engine=ENGINE, notes=notes)
         if status == ST_DEADLOCK:
@@ -1028,7 +1073,7 @@ def _concrete(
     where = None if site is None else (site.kind, site.name, site.span)
     for k, _ in enumerate(path):
         failing = k == len(chain) - 1
-        found = None
+        found: tuple[int, int, tuple[int, ...], ir.ErrorSite | None] | None = None
         for tid, (pcslot, table) in enumerate(c.tables):
             r = table[s[pcslot]](s)
             outs = [] if r is None else [r] if type(r) is not list else r

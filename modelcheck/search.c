@@ -49,7 +49,7 @@ typedef struct {
     uint64_t tmask;       /* table size - 1 */
     uint32_t idx_mask, tag_mask;  /* the parts of a table entry: state number + 1, hash bits */
     uint64_t cap;         /* states the reserved arrays can hold */
-    uint64_t n;           /* states stored */
+    uint64_t holes;       /* numbers handed to a worker and not used: no state (via HOLE) */
     uint64_t level_lo, level_hi, cursor;  /* the level being expanded and the next state of it */
     int64_t depth;
     uint64_t transitions;
@@ -65,7 +65,20 @@ typedef struct {
     /* workers */
     pthread_mutex_t mu;
     uint64_t round_end;   /* workers stop taking chunks at this state number */
+    /* numbers are taken from n by every worker: on a cache line of their own */
+    _Alignas(64) uint64_t n;  /* state numbers given out (states stored + holes) */
+    _Alignas(64) uint64_t stored_before;  /* states stored before the level being expanded */
 } mc_ctx;
+
+/* A worker: its counts, and the block of state numbers it fills next (with several workers
+   each takes BLOCK numbers at a time, so that they do not write the same cache lines). */
+#define BLOCK 64
+#define HOLE ((via_t)~(via_t)0)
+typedef struct {
+    mc_ctx *c;
+    uint64_t tr, next, end;
+    int shared;
+} mc_worker;
 
 static inline uint64_t mix64(uint64_t x) {
     x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ull;
@@ -127,7 +140,28 @@ static int64_t find(mc_ctx *c, const uint64_t *k, uint64_t h) {
 }
 
 /* Insert a key: its state number and 1 if new, 0 if it was there. -1 when the store is full. */
-static int insert(mc_ctx *c, const uint64_t *k, uint64_t h, uint32_t par, via_t via, uint64_t *idx) {
+/* The number of the next new state. */
+static inline uint64_t number(mc_ctx *c, mc_worker *w) {
+    if (!w->shared) return c->n++;
+    if (w->next == w->end) {
+        w->next = __atomic_fetch_add(&c->n, BLOCK, __ATOMIC_RELAXED);
+        w->end = w->next + BLOCK;
+    }
+    return w->next++;
+}
+
+/* The numbers a worker took and did not use become holes. */
+static void release(mc_ctx *c, mc_worker *w) {
+    for (uint64_t i = w->next; i < w->end && i < c->cap; i++) {
+        c->via[i] = HOLE;
+        c->parent[i] = 0;
+        memset(KEY(c, i), 0xff, KB);
+    }
+    if (w->end > w->next) __atomic_fetch_add(&c->holes, w->end - w->next, __ATOMIC_RELAXED);
+    w->next = w->end = 0;
+}
+
+static int insert(mc_ctx *c, mc_worker *w, const uint64_t *k, uint64_t h, uint32_t par, via_t via, uint64_t *idx) {
     for (uint64_t p = h & c->tmask;; p = (p + 1) & c->tmask) {
         uint32_t e = __atomic_load_n(&c->table[p], __ATOMIC_ACQUIRE);
         if (e == 0) {
@@ -136,7 +170,7 @@ static int insert(mc_ctx *c, const uint64_t *k, uint64_t h, uint32_t par, via_t 
                 p = (p - 1) & c->tmask;  /* another worker took it: look at this entry again */
                 continue;
             }
-            uint64_t i = __atomic_fetch_add(&c->n, 1, __ATOMIC_RELAXED);
+            uint64_t i = number(c, w);
             if (i >= c->cap) {
                 __atomic_store_n(&c->table[p], 0, __ATOMIC_RELEASE);
                 return -1;
@@ -188,6 +222,7 @@ static int grow(mc_ctx *c, uint64_t more) {
             __builtin_prefetch(&t[hs[i - lo] & mask], 1);
         }
         for (uint64_t i = lo; i < hi; i++) {
+            if (c->via[i] == HOLE) continue;
             uint64_t p = hs[i - lo] & mask;
             while (t[p]) p = (p + 1) & mask;
             t[p] = entry(c, i, hs[i - lo]);
@@ -218,7 +253,7 @@ static void found(mc_ctx *c, int64_t err, int64_t i, int64_t tid, int64_t branch
     if (!c->pending || i < c->v_state || (i == c->v_state && tid == -1)) {
         c->pending = 1;
         c->v_err = err; c->v_state = i; c->v_tid = tid; c->v_branch = branch;
-        c->v_states = __atomic_load_n(&c->n, __ATOMIC_RELAXED);
+        c->v_states = __atomic_load_n(&c->n, __ATOMIC_RELAXED) - c->holes;  /* exact with one worker */
         c->v_transitions = c->transitions + tr;  /* exact with one worker */
     }
     pthread_mutex_unlock(&c->mu);
@@ -270,6 +305,8 @@ typedef struct {
 /* Every outcome of state i, appended at `o`: the number appended. */
 static int generate(mc_ctx *c, uint64_t i, mc_out *o, uint8_t *moved) {
     int64_t s[NS];
+    *moved = 1;
+    if (c->via[i] == HOLE) return 0;
     uint64_t key[W];
     load_key(KEY(c, i), key);
     unpack(key, s);
@@ -363,7 +400,10 @@ static int generate(mc_ctx *c, uint64_t i, mc_out *o, uint8_t *moved) {
     return m;
 }
 
-static void prefetch(mc_ctx *c, mc_out *o, int n) {
+/* Prefetch the table entries of a batch's successors, then the keys they point to: the
+   cache misses of a whole batch overlap. (noipa: GCC takes a function that only prefetches
+   for one without effects and drops the call.) */
+__attribute__((noipa)) static void prefetch(mc_ctx *c, mc_out *o, int n) {
     for (int k = 0; k < n; k++)
         if (o[k].kind == O_SUCC) __builtin_prefetch(&c->table[o[k].h & c->tmask]);
     for (int k = 0; k < n; k++) {
@@ -375,7 +415,8 @@ static void prefetch(mc_ctx *c, mc_out *o, int n) {
 }
 
 /* Store the outcomes of state i as the per-state search would, one after the other. */
-static void settle(mc_ctx *c, uint64_t i, mc_out *o, int n, int moved, uint64_t *tr) {
+static void settle(mc_ctx *c, mc_worker *w, uint64_t i, mc_out *o, int n, int moved) {
+    uint64_t *tr = &w->tr;
     if (moved == 2) {
         stop(c, ST_DEADLOCK, (int64_t)i);
         return;
@@ -397,7 +438,7 @@ static void settle(mc_ctx *c, uint64_t i, mc_out *o, int n, int moved, uint64_t 
             return;
         }
         uint64_t j;
-        int r = insert(c, x->key, x->h, (uint32_t)i, (via_t)(((uint32_t)x->tid << VIA_SHIFT) | (uint32_t)x->branch), &j);
+        int r = insert(c, w, x->key, x->h, (uint32_t)i, (via_t)(((uint32_t)x->tid << VIA_SHIFT) | (uint32_t)x->branch), &j);
         if (r < 0) {
             stop(c, ST_FULL, (int64_t)i);
             return;
@@ -416,14 +457,14 @@ static void settle(mc_ctx *c, uint64_t i, mc_out *o, int n, int moved, uint64_t 
             found(c, bad_inv, (int64_t)j, -1, 0, *tr);
             return;
         }
-        if (c->max_states >= 0 && (int64_t)(j + 1) >= c->max_states) {
+        if (c->max_states >= 0 && (int64_t)(j + 1 - c->holes) >= c->max_states) {
             stop(c, ST_MAX_STATES, (int64_t)i);
             return;
         }
     }
 }
 
-static void expand_batch(mc_ctx *c, uint64_t lo, uint64_t hi, mc_batch *bt, uint64_t *tr) {
+static void expand_batch(mc_ctx *c, mc_worker *w, uint64_t lo, uint64_t hi, mc_batch *bt) {
     int n = 0;
     for (uint64_t i = lo; i < hi; i++) {
         bt->nout[i - lo] = generate(c, i, bt->out + n, &bt->moved[i - lo]);
@@ -433,7 +474,7 @@ static void expand_batch(mc_ctx *c, uint64_t lo, uint64_t hi, mc_batch *bt, uint
     n = 0;
     for (uint64_t i = lo; i < hi; i++) {
         if (__atomic_load_n(&c->status, __ATOMIC_RELAXED) != ST_RUNNING) return;
-        settle(c, i, bt->out + n, bt->nout[i - lo], bt->moved[i - lo], tr);
+        settle(c, w, i, bt->out + n, bt->nout[i - lo], bt->moved[i - lo]);
         n += bt->nout[i - lo];
     }
 }
@@ -441,11 +482,6 @@ static void expand_batch(mc_ctx *c, uint64_t lo, uint64_t hi, mc_batch *bt, uint
 /* ------------------------------------------------------------------ the driver */
 
 #define CHUNK 512
-
-typedef struct {
-    mc_ctx *c;
-    uint64_t tr;
-} mc_worker;
 
 static void *work(void *arg) {
     mc_worker *w = arg;
@@ -461,7 +497,7 @@ static void *work(void *arg) {
         uint64_t hi = lo + CHUNK < c->round_end ? lo + CHUNK : c->round_end;
         for (uint64_t b = lo; b < hi; b += BATCH) {
             if (__atomic_load_n(&c->status, __ATOMIC_RELAXED) != ST_RUNNING) goto out;
-            expand_batch(c, b, b + BATCH < hi ? b + BATCH : hi, bt, &w->tr);
+            expand_batch(c, w, b, b + BATCH < hi ? b + BATCH : hi, bt);
         }
     }
 out:
@@ -512,7 +548,8 @@ mc_ctx *mc_new(int64_t max_states, int64_t max_depth, uint64_t max_bytes, int re
         return c;
     }
     uint64_t j;
-    insert(c, k, key_hash(k), 0, 0, &j);
+    mc_worker w0 = {c, 0, 0, 0, 0};
+    insert(c, &w0, k, key_hash(k), 0, 0, &j);
     OVF_RESET;
     int bad_inv = invariant(v);
     if (OVF) {
@@ -526,6 +563,7 @@ mc_ctx *mc_new(int64_t max_states, int64_t max_depth, uint64_t max_bytes, int re
     }
     c->level_lo = 0;
     c->level_hi = 1;
+    c->stored_before = 1;
     c->cursor = 0;
     return c;
 }
@@ -538,10 +576,11 @@ int mc_run(mc_ctx *c, uint64_t budget) {
                 c->status = ST_VIOLATION;
                 break;
             }
-            if (c->n == c->level_hi) {
+            if (c->n - c->holes == c->stored_before) {  /* no new state (numbers given out may be holes) */
                 c->status = ST_DONE;
                 break;
             }
+            c->stored_before = c->n - c->holes;
             c->level_lo = c->level_hi;
             c->level_hi = c->n;
             c->depth++;
@@ -559,7 +598,7 @@ int mc_run(mc_ctx *c, uint64_t budget) {
         uint64_t room = MAX_LOAD(c->tmask + 1) > c->n ? MAX_LOAD(c->tmask + 1) - c->n : 0;
         if (take * MAXSUCC > room && room / MAXSUCC >= 4 * CHUNK) take = room / MAXSUCC;
         budget -= take;
-        if (grow(c, take * MAXSUCC) < 0) {
+        if (grow(c, take * MAXSUCC + (uint64_t)c->nworkers * BLOCK) < 0) {
             c->status = ST_MEMORY;
             break;
         }
@@ -569,7 +608,7 @@ int mc_run(mc_ctx *c, uint64_t budget) {
         mc_worker ws[64];
         pthread_t th[64];
         if (nw > 64) nw = 64;
-        for (int k = 0; k < nw; k++) ws[k] = (mc_worker){c, 0};
+        for (int k = 0; k < nw; k++) ws[k] = (mc_worker){c, 0, 0, 0, nw > 1};
         for (int k = 1; k < nw; k++)
             if (pthread_create(&th[k], NULL, work, &ws[k]) != 0) {
                 nw = k;
@@ -577,7 +616,10 @@ int mc_run(mc_ctx *c, uint64_t budget) {
             }
         work(&ws[0]);
         for (int k = 1; k < nw; k++) pthread_join(th[k], NULL);
-        for (int k = 0; k < nw; k++) c->transitions += ws[k].tr;
+        for (int k = 0; k < nw; k++) {
+            c->transitions += ws[k].tr;
+            release(c, &ws[k]);
+        }
         if (c->cursor > c->round_end) c->cursor = c->round_end;
         if (c->n > c->cap) c->n = c->cap;
     }
@@ -587,7 +629,7 @@ int mc_run(mc_ctx *c, uint64_t budget) {
 /* info: states, transitions, depth, status, violation (err, state, tid, branch), the counts
    when it was found, the bad slot, bytes in use */
 void mc_info(mc_ctx *c, int64_t *out) {
-    out[0] = (int64_t)c->n;
+    out[0] = (int64_t)(c->n - c->holes);
     out[1] = (int64_t)c->transitions;
     out[2] = c->depth;
     out[3] = c->status;
