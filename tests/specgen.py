@@ -1011,8 +1011,7 @@ def specs() -> st.SearchStrategy[str]:
 # ---------------------------------------------------------------- coverage
 
 #: Constructs the generator does not produce, and why (each is a hole the test tolerates).
-NOT_GENERATED: dict[str, str] = {
-}
+NOT_GENERATED: dict[str, str] = {}
 
 
 def required_constructs() -> set[str]:

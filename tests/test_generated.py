@@ -7,9 +7,10 @@ compiled engine (`modelcheck.native`) from the first state: the same states, tra
 verdict and shortest length with one worker and, on every other spec, with two; the same
 verdict with reduction; with symmetry reduction, where `modelcheck.symmetry` finds a group
 of identical thread instances, one state per orbit (as many as the reference's reachable
-states have distinct canonical forms), the shortest length, and a concrete counterexample; BMC at the depth of the shortest counterexample (same verdict and length; one
-step past the search depth when nothing is violated) and k-induction (never PROVED when
-the reference finds a violation). Every counterexample must replay. Properties named
+states have distinct canonical forms), the shortest length, and a concrete counterexample;
+BMC at the depth of the shortest counterexample (same verdict and length; one step past the
+search depth when nothing is violated) and k-induction (never PROVED when the reference
+finds a violation). Every counterexample must replay. Properties named
 `oracle...` hold in every spec the generator writes (tests/specgen.py): their violation
 is a bug of every engine at once (lowering), which no comparison between engines sees.
 
@@ -34,8 +35,8 @@ from modelcheck.lower import lower
 from modelcheck.parse import parse
 from modelcheck.por import analyse
 from modelcheck.reference import reference_check
-from modelcheck.symmetry import Symmetry, canonical, find_symmetry
 from modelcheck.smt import bmc, prove
+from modelcheck.symmetry import Symmetry, canonical, find_symmetry
 from modelcheck.trace import build_trace
 from tests.specgen import generate
 
@@ -259,9 +260,7 @@ def _agree(text: str, props: Collection[str] | None, engines: Collection[str], t
 SYMMETRY_NOTE = "symmetry: states counted up to permutations of"
 
 
-def _agree_native(
-    text: str, props: Collection[str] | None, model: Model, c: Compiled, ref: Ref, tally: Tally
-) -> None:
+def _agree_native(text: str, props: Collection[str] | None, model: Model, c: Compiled, ref: Ref, tally: Tally) -> None:
     """The compiled engine against the reference: without symmetry (exact states and
     transitions), with reduction, and with symmetry where `find_symmetry` accepts the model."""
     if native.supported(model) is not None or native.compiler() is None:
@@ -327,7 +326,7 @@ def _orbits_of_a_holding_selection(text: str, model: Model, ref: Ref, sym: Symme
             return
         orbits = len({canonical(sym, s) for s in sub.reached})
         if (r.verdict, r.stats.states) != ("HOLDS", orbits):
-            why = f"{r.verdict} in {r.stats.states} states, but the reference's {sub.states} states make {orbits} orbits"
+            why = f"{r.verdict} in {r.stats.states} states; the reference's {sub.states} states make {orbits} orbits"
             raise _fail("native (workers=1, symmetry)", text, rest, why)
         tally.orbits += 1
         return
