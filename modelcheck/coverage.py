@@ -3,8 +3,8 @@
 A HOLDS is only as strong as the checks behind it: a `BUG_ON` in a branch that never
 runs holds trivially. Both explorers record, cheaply, which CFG nodes of each thread
 executed and which error sites were evaluated at least once (the per-state search
-through marks the generated code sets, `Compiled.cov`; the bulk search with numpy, any
-row that reaches a node or a check). `finish` turns that into a `Coverage`, and
+through marks the generated code sets, `Compiled.cov`; the compiled search through the
+same marks in C, `native`). `finish` turns that into a `Coverage`, and
 `unreached`, `unevaluated` and `vacuous` answer the questions the report and
 `modelcheck test` ask (docs/language.md, "Coverage").
 

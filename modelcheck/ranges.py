@@ -1,7 +1,7 @@
 """Value ranges: an interval for every slot and every IR expression of a model.
 
 The language computes on unbounded integers; the engines that do not (the z3
-bit-vector encodings, the int64 bulk search) use this analysis to know how wide
+bit-vector encodings, the compiled int64 search) use this analysis to know how wide
 their numbers must be so that no intermediate value wraps. Slots take their
 ranges from their declared types (and, for pcs, locks and masks, from the model's
 shape); an expression's interval follows its operators: `+ - *` from the ends of

@@ -1,6 +1,6 @@
 """The reference semantics: what every IR operation means, written to be read.
 
-This is the definition every engine is held to (the generated per-state code, the bulk
+This is the definition every engine is held to (the generated per-state code, the compiled
 search, the z3 encodings, the partial-order reduction, and any engine that comes later).
 It interprets an `ir.Model` directly, one node and one operation at a time, on Python's
 unbounded integers, and explores the whole state graph breadth-first without any

@@ -10,7 +10,8 @@ disagree: atomicity boundaries, properties over thread locals, lock handover by 
 thread, integer edges. State spaces stay small (hundreds to a few thousand states).
 
 `coverage(texts)` measures which grammar rules, checked-tree node classes, IR node kinds,
-operators and builtins a sample exercised; `required_constructs()` is everything the
+operators and builtins a sample exercised, and whether symmetry reduction applies
+(`SYMMETRY_CONSTRUCTS`); `required_constructs()` is everything the
 grammar and the IR can express, minus `NOT_GENERATED` (each entry says why).
 """
 
@@ -33,6 +34,7 @@ from modelcheck.check import BUILTINS, check
 from modelcheck.codegen import EvalFailure, evaluate
 from modelcheck.lower import lower
 from modelcheck.parse import _parser, parse
+from modelcheck.symmetry import find_symmetry
 
 _E = TypeVar("_E")
 
@@ -67,6 +69,9 @@ FEATURES = {
     "expect": 0.15,
     "critical": 0.3,  # a local mark set around a shared write, an invariant over two threads' marks
     "deep_loops": 0.1,  # a purely local loop inside a choose branch (codegen recursion: issue 9)
+    # with array_thread: instances that differ only in `self`-indexed data (own[self], pl[self]),
+    # invariants symmetric in them: the compiled engine's symmetry reduction applies
+    "symmetric": 0.5,
 }
 
 
@@ -85,7 +90,7 @@ class _Var:
 @dataclass
 class _Thread:
     name: str  # declaration name
-    count: int | None  # None: a single thread
+    count: int | None  # None: a single thread; -1: `[N]`
     locals: list[_Var] = field(default_factory=list)
     decls: set[str] = field(default_factory=set)
     labels: int = 0
@@ -103,6 +108,11 @@ class _Ctx:
     spin: bool = False
     proc: bool = False
 
+    @property
+    def symmetric(self) -> bool:
+        """In the body of the symmetric thread array: `self` only as an index (`own[self]`)."""
+        return self.th.name == "cpu" and self.th.count is not None and self.th.count > 0 and not self.proc
+
 
 class _Gen:
     def __init__(self, rng: Rng, without: Collection[str] = ()) -> None:
@@ -111,6 +121,9 @@ class _Gen:
         self.narrow = "wide" in without  # constants and shift counts that keep values within 32 bits
         if "rcu" in self.on:
             self.on.add("pool")
+        if "array_thread" not in self.on:
+            self.on.discard("symmetric")
+        self.instances = 0  # of the thread array `cpu`
         self.decls: list[str] = []
         self.proc_decls: list[str] = []
         self.marks: list[tuple[_Thread, _Var]] = []
@@ -149,8 +162,10 @@ class _Gen:
         opts: list[str] = [v.name for v in self.ints()]
         if ctx is not None and allow_locals:
             opts += [v.name for v in ctx.th.locals if v.kind == "int" and v.name in ctx.th.decls]
-            if ctx.th.count is not None and not ctx.proc:
+            if ctx.th.count is not None and not ctx.proc and "symmetric" not in self.on:
                 opts.append("self")
+            if "symmetric" in self.on and ctx.symmetric:
+                opts.append("own[self]")
         if "struct" in self.on:
             opts += ["pt.pfn", "arr[0]", "arr[1]"]
         if self.p(0.3) or not opts:
@@ -378,13 +393,31 @@ class _Gen:
             kinds += ["bits"]
         if ("struct" in self.on or "enum" in self.on) and ctx.depth < 2:
             kinds += ["struct"]
+        if "symmetric" in self.on and ctx.symmetric:
+            kinds += ["own", "own"]
         kind = self.pick(kinds)
         ctx = dataclasses.replace(ctx, depth=ctx.depth + 1)
         make: Callable[[_Ctx], list[str]] = getattr(self, "s_" + kind)
         return make(ctx)
 
+    def s_own(self, ctx: _Ctx) -> list[str]:
+        """The instance's own slot and lock: `own[self]`, `pl[self]` (permuted by symmetry)."""
+        k = self.r.randint(0, 3)
+        if k == 0 or (k == 3 and ctx.atomic):
+            return [f"own[self] = {self.value_for(_Var('own[self]', 'int', 0, 2), ctx)}"]
+        if k == 1:
+            v = self.local(ctx, "int", 0, 2)
+            ctx.th.decls.add(v.name)
+            return [f"var {v.name} = own[self]"]
+        if k == 2:
+            return [f"{self.pick(self.ints(shared=True)).name} = own[self] % 2", "own[self] = (own[self] + 1) % 3"]
+        inner = dataclasses.replace(ctx, locked=True, loop=False, spin=True)
+        return ["spin_lock(pl[self])", *self.block(inner, 1), "own[self] = 1", "spin_unlock(pl[self])"]
+
     def s_assign(self, ctx: _Ctx) -> list[str]:
         targets = [v for v in self.vars] + [v for v in ctx.th.locals if v.name in ctx.th.decls]
+        if "symmetric" in self.on and ctx.symmetric:
+            targets.append(_Var("own[self]", "int", 0, 2))
         v = self.pick(targets)
         val = self.value_for(v, ctx)
         if v.shared and self.p(0.2):
@@ -785,7 +818,13 @@ class _Gen:
         self.declare()
         self.declare_procs()
         nthreads = self.pick([2, 2, 2, 3, 1])
-        if "array_thread" in self.on:
+        if "symmetric" in self.on:
+            self.instances = self.pick([2, 2, 3])
+            self.decls.append(f"shared own: int[0..2][{self.instances}]")
+            self.decls.append(f"lock pl: spinlock[{self.instances}]")
+            self.threads.append(_Thread("cpu", self.instances))
+            nthreads = max(1, nthreads - (self.instances - 1))
+        elif "array_thread" in self.on:
             count = "N" if "param" in self.on and self.p(0.5) else "2"
             if count == "N":
                 self.decls.append(f"param N: int[1..2] = {self.r.randint(1, 2)}")
@@ -797,7 +836,8 @@ class _Gen:
         skeleton = list(self.decls)  # what the invariants may read: no procs, threads with only their locals
         for th in self.threads:
             body = self.thread_body(th)
-            head = f"thread {th.name}" + (f"[{'2' if th.count == 2 else 'N'}]" if th.count is not None else "")
+            size = "N" if th.count == -1 else str(th.count)
+            head = f"thread {th.name}" + (f"[{size}]" if th.count is not None else "")
             parts.append(head + " {\n" + "\n".join(_ind(body)) + "\n}")
             locals_ = [ln.strip() for ln in body if ln.startswith("var ") and "=" not in ln]
             locals_ += [f"var {v.name}: int[{v.lo}..{v.hi}]" for v in th.locals if v.kind == "int"]
@@ -829,12 +869,40 @@ class _Gen:
         want = self.r.randint(0, 2)
         out = [c for c in cands if c.split(":")[0].split()[1] in true_at_start or self.p(0.03)][:want]
         out += self.oracle_invariants()
+        if "symmetric" in self.on:
+            out += self.symmetric_invariants()
         if len(self.marks) >= 2:
             (ta, a), (tb, b) = self.marks[0], self.marks[1]
-            sa = f"{ta.name}[0]" if ta.count is not None else ta.name
-            sb = f"{tb.name}[1]" if tb.count == 2 else (f"{tb.name}[0]" if tb.count is not None else tb.name)
-            if (sa, a.name) != (sb, b.name):
-                out.append(f"invariant exclusive: !({sa}.{a.name} == 1 && {sb}.{b.name} == 1)")
+            if "symmetric" in self.on and self.is_array(ta):
+                out.append(f"invariant exclusive: !({self.any_instance(ta, a.name, 1)} && {tb.name}.{b.name} == 1)")
+            else:
+                sa = f"{ta.name}[0]" if ta.count is not None else ta.name
+                sb = f"{tb.name}[1]" if tb.count == 2 else (f"{tb.name}[0]" if tb.count is not None else tb.name)
+                if (sa, a.name) != (sb, b.name):
+                    out.append(f"invariant exclusive: !({sa}.{a.name} == 1 && {sb}.{b.name} == 1)")
+        return out
+
+    def is_array(self, th: _Thread) -> bool:
+        """The symmetric thread array (its instances are only named all together)."""
+        return "symmetric" in self.on and th.count is not None and th.count > 0
+
+    def any_instance(self, th: _Thread, local: str, value: int) -> str:
+        """Some instance of the symmetric array has `local == value` (symmetric in the instances)."""
+        return "(" + " || ".join(f"{th.name}[{j}].{local} == {value}" for j in range(th.count or 0)) + ")"
+
+    def symmetric_invariants(self) -> list[str]:
+        """Invariants over every instance of the symmetric array at once: mutual exclusion of
+        a local mark between instances, a bound on the sum of `own`."""
+        out = []
+        n = self.instances
+        if self.p(0.5):
+            total = " + ".join(f"own[{j}]" for j in range(n))
+            out.append(f"invariant own_sum: {total} <= {self.r.randint(1, 2 * n)}")
+        marks = [m for th, m in self.marks if self.is_array(th)]
+        if marks:
+            m = marks[0].name
+            pairs = [f"!(cpu[{i}].{m} == 1 && cpu[{j}].{m} == 1)" for i in range(n) for j in range(i + 1, n)]
+            out.append("invariant mutex_cpu: " + " && ".join(pairs))
         return out
 
     def oracle_invariants(self) -> list[str]:
@@ -872,14 +940,16 @@ class _Gen:
                 if len(locs) >= 1:
                     parts = []
                     for th, v in [self.pick(locs), self.pick(locs)]:
+                        val = self.r.randint(max(v.lo, 0), min(v.hi, 1) if v.hi > 0 else 0)
+                        if self.is_array(th):
+                            parts.append(self.any_instance(th, v.name, val))
+                            continue
                         inst = (
                             f"{th.name}[{self.r.randint(0, 1 if th.count == 2 else 0)}]"
                             if th.count is not None
                             else th.name
                         )
-                        parts.append(
-                            f"{inst}.{v.name} == {self.r.randint(max(v.lo, 0), min(v.hi, 1) if v.hi > 0 else 0)}"
-                        )
+                        parts.append(f"{inst}.{v.name} == {val}")
                     c = f"!({parts[0]} && {parts[1]})"
                 else:
                     c = self.cond(None)
@@ -941,8 +1011,7 @@ def specs() -> st.SearchStrategy[str]:
 # ---------------------------------------------------------------- coverage
 
 #: Constructs the generator does not produce, and why (each is a hole the test tolerates).
-NOT_GENERATED: dict[str, str] = {
-}
+NOT_GENERATED: dict[str, str] = {}
 
 
 def required_constructs() -> set[str]:
@@ -963,7 +1032,13 @@ def required_constructs() -> set[str]:
     out |= {f"builtin:{b}" for b in BUILTINS}
     for union in (T.TExpr, T.TStmt):
         out |= {f"tree:{c.__name__}" for c in typing.get_args(union)}
+    out |= set(SYMMETRY_CONSTRUCTS)
     return out - set(NOT_GENERATED)
+
+
+#: What `modelcheck.symmetry` accepts: a group of identical instances, one with a permuted
+#: `self`-indexed array (or lock array), one of three or more instances (the cycle generator).
+SYMMETRY_CONSTRUCTS = ("symmetry:group", "symmetry:array", "symmetry:cycle")
 
 
 def _walk(x: Any) -> Iterator[Any]:
@@ -1019,6 +1094,11 @@ def constructs(text: str) -> set[str]:
                     out.add(f"op:{o.op}")
                 if isinstance(o, ir.Un):
                     out.add(f"unop:{o.op}")
+    sym = find_symmetry(model)
+    if sym is not None:
+        out.add("symmetry:group")
+        out |= {"symmetry:array" for g in sym.groups if g.arrays}
+        out |= {"symmetry:cycle" for g in sym.groups if len(g.threads) >= 3}
     return out
 
 

@@ -66,7 +66,7 @@ def _compare(path: str, per_property: bool) -> None:
             if not ref.complete:
                 continue
             compiled = compile_model(model, props)
-            plain = explore(compiled, Limits(), bulk_after=None)
+            plain = explore(compiled, Limits(), engine="python")
             assert not agrees(plain, ref, exact_counts=True), (setting, props, agrees(plain, ref, True))
             reduced = api.explicit_search(model, compiled, props, Limits(), None, True)
             assert not agrees(reduced, ref, exact_counts=False), (setting, props, agrees(reduced, ref, False))
@@ -90,7 +90,7 @@ def test_reference_counts_the_published_ticket_lock() -> None:
     )
     ref = reference_check(model)
     assert ref.verdict == "HOLDS"
-    plain = explore(compile_model(model), Limits(), bulk_after=None)
+    plain = explore(compile_model(model), Limits(), engine="python")
     assert (len(ref.states), ref.transitions) == (plain.stats.states, plain.stats.transitions)
 
 
@@ -162,10 +162,11 @@ thread u { assert a: os[0].v == 0 }
     props = ["use_after_free"]
     assert reference_check(model, props).shortest == {"use_after_free": 2}
     compiled = compile_model(model, props)
-    plain = explore(compiled, Limits(), bulk_after=None)
-    bulk = explore(compile_model(model, props), Limits(), bulk_after=0)
+    plain = explore(compiled, Limits(), engine="python")
+    native = explore(compile_model(model, props), Limits(), engine="native")
+    assert not any("per state in Python" in n for n in native.notes), native.notes
     reduced = api.explicit_search(model, compile_model(model, props), props, Limits(), None, True)
     symbolic = bmc(compile_model(model, props), 3)
-    for result in (plain, bulk, reduced, symbolic):
+    for result in (plain, native, reduced, symbolic):
         assert result.verdict == "VIOLATED" and result.violation is not None
         assert (result.violation.kind, len(result.violation.path)) == ("use_after_free", 2)
