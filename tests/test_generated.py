@@ -391,20 +391,15 @@ def test_known_bug_classes(cls: int) -> None:
 
 
 #: Found by the harness (generate(1309) of the long run, minimized): lowering folds
-#: `2 << 64` into the constant 2**65, and the compiled engine emits it as the C literal
-#: INT64_C(36893488147419103232), which the C compiler truncates to 0 (its warning is
-#: silenced by -w). The invariant is then false where y == 0: VIOLATED in one step, where
-#: the reference (2**65 != 0) says HOLDS. `native.supported` checks slot ranges and the
-#: checked arithmetic covers computed values, but no check covers IR constants past int64.
+#: `2 << 64` into the constant 2**65, which the compiled engine emitted as a C literal the
+#: compiler truncated to 0: a false VIOLATED. `native.supported` now sends a model with a
+#: constant (or an initial value) past int64 to the per-state search.
 CONSTANT_PAST_INT64 = """shared y: int[0..2] = 1
 thread t { y = 0 }
 invariant i1: 2 << 64 != y
 """
 
 
-@pytest.mark.xfail(
-    strict=True, raises=Disagreement, reason="native: IR constants past int64 are emitted truncated (a false VIOLATED)"
-)
 def test_compiled_engine_keeps_a_constant_past_int64() -> None:
     assert_engines_agree(CONSTANT_PAST_INT64, None, ("explicit", "native"))
 
