@@ -203,7 +203,7 @@ def test_a_compiler_failure_is_a_note_and_the_search_goes_on(tmp_path: Path, mon
 
 # ---------------------------------------------------------------- int64 (issue 9, class 4)
 
-#: Values past 64 bits: the bulk engine must not wrap them. Each spec, with `t` bumping a
+#: Values past 64 bits: the compiled engine must not wrap them. Each spec, with `t` bumping a
 #: counter to make a state space worth handing over, gets the per-state verdict and counts.
 BIG_VALUES = {
     "shift_past_63_bits": "shared s: int[0..64]\nshared v: int[0..3]\nthread u { s = 64\n v = 1 << s }\n",
