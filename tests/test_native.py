@@ -66,10 +66,9 @@ def _compare(model, props, reduce: bool, where: str, workers: int = 1) -> str:
     return per_state.verdict
 
 
-@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
-def test_compiled_search_equals_the_per_state_search(path: Path) -> None:
+def _equal_searches(path: Path, settings: list[dict[str, str]]) -> None:
     checked = 0
-    for defines in _settings(path):
+    for defines in settings:
         _, _, model = api.load(str(path), defines)
         if native.supported(model) is not None:
             continue
@@ -79,6 +78,18 @@ def test_compiled_search_equals_the_per_state_search(path: Path) -> None:
                 _compare(model, list(props) if props else None, reduce, where, workers=1 + checked % 2)
                 checked += 1
     assert checked
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_compiled_search_equals_the_per_state_search(path: Path) -> None:
+    """At the spec's default parameters (one engine to compile per spec)."""
+    _equal_searches(path, [{}])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_compiled_search_equals_the_per_state_search_at_other_settings(path: Path) -> None:
+    _equal_searches(path, _settings(path)[1:] or [{}])
 
 
 def test_every_spec_of_the_corpus_and_library_runs_compiled() -> None:
