@@ -184,7 +184,8 @@ class _Gen:
 
     def mark(self, nodes: tuple[tuple[int, int], ...], sites: tuple[int, ...]) -> str:
         self.marks.append((nodes, sites))
-        return f"COV[{len(self.marks) - 1}] = 1;"
+        k = len(self.marks) - 1
+        return f"if (!COV[{k}]) COV[{k}] = 1;"  # read first: workers writing one line would fight over it
 
     # ------------------------------------------------------------ expressions
     def addr(self, a: ir.Addr, var: str) -> str:
