@@ -1041,7 +1041,10 @@ def run(
         elif status == ST_MEMORY:
             reason = f"--max-memory {format_size(limits.max_memory or 0)} reached by the state store {where()}"
         else:
-            reason = f"the state store is full (2^32 states) {where()}"
+            reason = (
+                f"the state store is full (at most {info[13]:,} states fit in --max-memory, and never "
+                f"more than 2^32) {where()}"
+            )
         return Result(UNKNOWN, st, reason=reason, engine=ENGINE, coverage=coverage, notes=notes)
     finally:
         lib.mc_free(ctx)

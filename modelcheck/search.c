@@ -517,8 +517,6 @@ mc_ctx *mc_new(int64_t max_states, int64_t max_depth, uint64_t max_bytes, int re
         uint64_t by_mem = max_bytes / (KB + 4 + sizeof(via_t)) + 1024;
         if (by_mem < cap) cap = by_mem;
     }
-    /* a search bounded by max_states stores one past it before it stops, as the per-state search */
-    if (max_states >= 0 && (uint64_t)max_states + 2 < cap) cap = (uint64_t)max_states + 2;
     if (cap > 0xfffffff0ull) cap = 0xfffffff0ull;  /* BUSY is never an entry */
     c->cap = cap;
     c->keys = reserve(cap * KB);
@@ -655,6 +653,7 @@ void mc_info(mc_ctx *c, int64_t *out) {
     out[10] = c->bad_slot;
     out[11] = (int64_t)store_bytes(c->n, c->tmask + 1);
     out[12] = c->pending;
+    out[13] = (int64_t)c->cap;
 }
 
 /* The parent and step of state i. */
