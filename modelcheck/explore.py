@@ -142,18 +142,19 @@ def explore(
         from . import native
 
         why = native.supported(c.model) or native.compiler_missing()
-        builder = None if why else native.Builder(c.model)
-        result = None
+        builder = None if why else native.builder_for(c.model)
+        result: Result | str | None = None
         if builder is not None and builder.wait() is not None:
             result = _native(c, builder, limits, progress, workers, reduction, symmetry)
-        why = why or (builder.error if builder is not None else None)
-        if result is None:
+        why = why or (result if isinstance(result, str) else builder.error if builder is not None else None)
+        if not isinstance(result, Result):
             notes = (f"searched per state in Python: {why}",) if why else ()
             result = _explore(c, limits, progress, reduction, None, workers)
     else:
         fallback: list[str] = []
         result = _explore(c, limits, progress, reduction, engine == "auto", workers, symmetry, fallback)
         notes = tuple(fallback)
+    assert isinstance(result, Result)
     if notes:
         result = dataclasses.replace(result, notes=result.notes + notes)
     if result.verdict not in (HOLDS, UNKNOWN):
@@ -173,8 +174,8 @@ def _native(
     workers: int | None,
     reduction: Reduction | None,
     symmetry: bool,
-) -> Result | None:
-    """The search by the compiled engine, or None when it cannot go on (a value it cannot pack)."""
+) -> Result | str:
+    """The search by the compiled engine, or why it cannot go on (a value it cannot pack)."""
     from . import native
 
     engine = builder.wait()
@@ -197,8 +198,7 @@ def _native(
                 return Result(VIOLATED, result.stats, cycle)
         return result
     except native.Unrepresentable as exc:
-        builder.error = f"{exc}: the compiled engine has no room for it"
-        return None
+        return f"{exc}: the compiled engine has no room for it"
 
 
 def _explore(
@@ -259,16 +259,17 @@ def _explore(
                 from . import native
 
                 if native.supported(c.model) is None and native.compiler() is not None:
-                    builder = native.Builder(c.model)
+                    builder = native.builder_for(c.model)
                 else:
                     handover = False
             if builder is not None and len(states) >= NATIVE_AFTER:
                 builder.wait()
-                result = _native(c, builder, limits, progress, workers, reduction, symmetry) if builder.engine else None
-                if result is not None:
-                    return result
-                if builder.error:
-                    fallback.append(f"searched per state in Python: {builder.error}")
+                got = _native(c, builder, limits, progress, workers, reduction, symmetry) if builder.engine else None
+                if isinstance(got, Result):
+                    return got
+                why = got or builder.error
+                if why:
+                    fallback.append(f"searched per state in Python: {why}")
                 builder, handover = None, False
             if limits.max_depth is not None and depth >= limits.max_depth:
                 return Result(

@@ -31,6 +31,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -857,6 +858,21 @@ class Builder:
         return self.engine
 
 
+_BUILDERS: dict[int, Builder] = {}
+
+
+def builder_for(model: ir.Model) -> Builder:
+    """The model's engine builder, started once per model object: every property selection,
+    `expect` clause and search again of one loaded spec shares it (generating the C and
+    deciding symmetry take a while on a large spec, even when the engine is cached)."""
+    key = id(model)
+    b = _BUILDERS.get(key)
+    if b is None or b.model is not model:
+        b = _BUILDERS[key] = Builder(model)
+        weakref.finalize(model, _BUILDERS.pop, key, None)
+    return b
+
+
 def compiler_missing() -> str | None:
     """Why there is no compiled engine on this machine (None: there is a C compiler)."""
     return None if compiler() else "no C compiler (cc) was found"
@@ -865,7 +881,7 @@ def compiler_missing() -> str | None:
 def _declare(lib: ctypes.CDLL) -> None:
     i64, u64, vp = ctypes.c_int64, ctypes.c_uint64, ctypes.c_void_p
     lib.mc_new.restype = vp
-    lib.mc_new.argtypes = [i64, i64, u64, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.mc_new.argtypes = [i64, i64, u64, ctypes.c_int, ctypes.c_int, ctypes.c_int]
     lib.mc_run.restype = ctypes.c_int
     lib.mc_run.argtypes = [vp, u64]
     for f in (lib.mc_info, lib.mc_state):
@@ -936,7 +952,6 @@ def run(
         -1 if limits.max_depth is None else limits.max_depth,
         max_bytes,
         int(reduction is not None),
-        int(symmetric),
         workers,
         int(c.check_deadlock),
     )

@@ -53,7 +53,7 @@ typedef struct {
     uint64_t level_lo, level_hi, cursor;  /* the level being expanded and the next state of it */
     int64_t depth;
     uint64_t transitions;
-    int reduce, symmetry, nworkers, check_deadlock;
+    int reduce, nworkers, check_deadlock;
     int64_t max_states, max_depth;
     uint64_t max_bytes;
     int status;
@@ -508,7 +508,7 @@ out:
 }
 
 /* A new search. 0 on failure (no memory). */
-mc_ctx *mc_new(int64_t max_states, int64_t max_depth, uint64_t max_bytes, int reduce, int symmetry, int workers,
+mc_ctx *mc_new(int64_t max_states, int64_t max_depth, uint64_t max_bytes, int reduce, int workers,
                int check_deadlock) {
     mc_ctx *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -530,7 +530,6 @@ mc_ctx *mc_new(int64_t max_states, int64_t max_depth, uint64_t max_bytes, int re
     c->max_depth = max_depth;
     c->max_bytes = max_bytes;
     c->reduce = reduce;
-    c->symmetry = symmetry;
     c->nworkers = workers < 1 ? 1 : workers;
     c->check_deadlock = check_deadlock;
     pthread_mutex_init(&c->mu, NULL);
