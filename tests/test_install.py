@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ def test_wheel_installs_and_checks_remap_spec(tmp_path: Path) -> None:
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT)], check=True
     )
     (wheel,) = wheels.glob("modelcheck-*.whl")
+    # the compiled engine's common search ships with the package
+    assert "modelcheck/search.c" in zipfile.ZipFile(wheel).namelist()
     env_dir = tmp_path / "env"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
