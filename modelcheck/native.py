@@ -911,6 +911,7 @@ def _declare(lib: ctypes.CDLL) -> None:
 # States expanded per call into the engine: limits, progress, Ctrl-C and the CLI's hard
 # deadline are looked at between calls, so a call is kept to about a tenth of a second.
 BUDGET = (1 << 12, 1 << 14, 1 << 22)  # least, first, most
+ENGINE = "explicit"  # the engine a Result names: the compiled search is the explicit one
 
 
 class Unrepresentable(Exception):
@@ -1065,9 +1066,6 @@ def run(
         lib.mc_free(ctx)
 
 
-ENGINE = "explicit"
-
-
 def _coverage(engine: Engine, enabled: set[int], complete: bool) -> Coverage:
     cov = engine.lib.mc_cov()
     nodes: set[tuple[int, int]] = set()
@@ -1076,7 +1074,6 @@ def _coverage(engine: Engine, enabled: set[int], complete: bool) -> Coverage:
         if cov[k]:
             nodes.update(ns)
             sites.update(ss)
-    nodes.discard((0, -1))
     return Coverage(frozenset(n for n in nodes if n[1] >= 0), frozenset(sites & enabled), complete)
 
 
